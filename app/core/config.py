@@ -1,0 +1,124 @@
+"""Settings: `appsettings.json` with the original service's keys, overridable by environment.
+
+Precedence, highest first: keyword arguments, environment variables (`ConnectionStrings__Default`,
+`Dapr__HttpPort`, ...), the variables the Dapr CLI sets for the app (`DAPR_HTTP_PORT`,
+`DAPR_GRPC_PORT`, `APP_API_TOKEN`), then the JSON file named by `AEVATAR_SETTINGS_FILE`
+(default `appsettings.json`).
+"""
+
+import os
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    JsonConfigSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+LogLevel = Literal["Verbose", "Debug", "Information", "Warning", "Error", "Fatal"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, frozen=True, extra="ignore")
+
+
+class AppSection(_Section):
+    name: str = Field("Aevatar.Worker", alias="Name")
+    instance_id: str | None = Field(None, alias="InstanceId")
+
+
+class ConnectionStringsSection(_Section):
+    default: str = Field("mongodb://127.0.0.1:27017/Aevatar?retryWrites=false", alias="Default")
+
+
+class RedisSection(_Section):
+    configuration: str = Field("127.0.0.1:6379", alias="Configuration")
+
+
+class DaprSection(_Section):
+    http_port: int = Field(3500, alias="HttpPort")
+    grpc_port: int = Field(50001, alias="GrpcPort")
+    host: str = Field("127.0.0.1", alias="Host")
+    pubsub_name: str = Field("pubsub", alias="PubSubName")
+    api_token: str | None = Field(None, alias="ApiToken")
+    app_api_token: str | None = Field(None, alias="AppApiToken")
+
+
+class MinimumLevel(_Section):
+    default: LogLevel = Field("Information", alias="Default")
+    override: dict[str, LogLevel] = Field(default_factory=dict, alias="Override")
+
+
+class SerilogSection(_Section):
+    """Named after the original's Serilog section so that its appsettings.json keeps working."""
+
+    minimum_level: MinimumLevel = Field(default_factory=MinimumLevel, alias="MinimumLevel")
+    format: Literal["text", "json"] = Field("text", alias="Format")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_nested_delimiter="__",
+        # Exact names, as in appsettings.json: a case-insensitive match would lower-case the
+        # nested keys and lose to the JSON file's keys in the merge.
+        case_sensitive=True,
+        extra="ignore",
+        frozen=True,
+    )
+
+    app: AppSection = Field(default_factory=AppSection, alias="App")
+    connection_strings: ConnectionStringsSection = Field(
+        default_factory=ConnectionStringsSection, alias="ConnectionStrings"
+    )
+    redis: RedisSection = Field(default_factory=RedisSection, alias="Redis")
+    dapr: DaprSection = Field(default_factory=DaprSection, alias="Dapr")
+    serilog: SerilogSection = Field(default_factory=SerilogSection, alias="Serilog")
+
+    @property
+    def mongo_uri(self) -> str:
+        return self.connection_strings.default
+
+    @property
+    def sidecar_http_url(self) -> str:
+        return f"http://{self.dapr.host}:{self.dapr.http_port}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        json_file = os.environ.get("AEVATAR_SETTINGS_FILE", "appsettings.json")
+        return (
+            init_settings,
+            env_settings,
+            DaprCliEnvironment(settings_cls),
+            JsonConfigSettingsSource(settings_cls, json_file=json_file),
+        )
+
+
+_DAPR_CLI_VARIABLES = {
+    "DAPR_HTTP_PORT": "HttpPort",
+    "DAPR_GRPC_PORT": "GrpcPort",
+    "DAPR_API_TOKEN": "ApiToken",
+    "APP_API_TOKEN": "AppApiToken",
+}
+
+
+class DaprCliEnvironment(PydanticBaseSettingsSource):
+    """The variables `dapr run` gives the app: its sidecar's ports and the app token."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        dapr = {
+            key: os.environ[var] for var, key in _DAPR_CLI_VARIABLES.items() if os.environ.get(var)
+        }
+        return {"Dapr": dapr} if dapr else {}

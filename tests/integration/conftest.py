@@ -1,0 +1,55 @@
+"""The app in-process (httpx over ASGI) against the real MongoDB-wire server.
+
+Each test gets a database of its own, dropped afterwards.
+"""
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from pymongo import AsyncMongoClient
+
+from app.core.config import Settings
+from app.db.mongo import Database
+from app.main import create_app
+from tests.support import MONGODB_URI, unique_database, uri_with_database
+
+# A port where no sidecar listens: the app must work without one, and say so in /readyz.
+NO_SIDECAR_PORT = 1
+
+
+@pytest.fixture
+def database_name() -> str:
+    return unique_database("aevatar_it")
+
+
+@pytest.fixture
+def settings(database_name: str) -> Settings:
+    return Settings(
+        ConnectionStrings={"Default": uri_with_database(MONGODB_URI, database_name)},
+        Dapr={"HttpPort": NO_SIDECAR_PORT},
+    )
+
+
+@pytest.fixture
+async def mongo(database_name: str) -> AsyncIterator[AsyncMongoClient[dict[str, object]]]:
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(MONGODB_URI, tz_aware=True)
+    yield client
+    await client.drop_database(database_name)
+    await client.close()
+
+
+@pytest.fixture
+def db(mongo: AsyncMongoClient[dict[str, object]], database_name: str) -> Database:
+    database: Database = mongo[database_name]
+    return database
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://worker") as client:
+            yield client

@@ -1,0 +1,61 @@
+"""While MongoDB is away an event is left with Dapr (RETRY), then applied once it is back."""
+
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from app.core.config import ConnectionStringsSection, Settings
+from app.db.mongo import Database
+from app.main import create_app
+from tests.integration.test_events import cloud_event, deliver
+from tests.support import MONGODB_URI
+from tests.tcp_proxy import TcpProxy
+
+
+@pytest.fixture
+async def proxy() -> AsyncIterator[TcpProxy]:
+    target = urlsplit(MONGODB_URI)
+    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 27017)
+    await proxy.start()
+    yield proxy
+    if proxy.listening:
+        await proxy.cut()
+
+
+@pytest.fixture
+async def client_via_proxy(
+    proxy: TcpProxy, database_name: str, settings: Settings
+) -> AsyncIterator[httpx.AsyncClient]:
+    query = urlsplit(MONGODB_URI).query
+    # directConnection: the server announces itself as a replica set member at its own address,
+    # and the driver would go there, around the proxy.
+    uri = (
+        f"mongodb://127.0.0.1:{proxy.port}/{database_name}?{query}"
+        "&serverSelectionTimeoutMS=500&directConnection=true"
+    )
+    app = create_app(
+        settings.model_copy(update={"connection_strings": ConnectionStringsSection(Default=uri)})
+    )
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://worker") as client:
+            yield client
+
+
+async def test_an_event_during_an_outage_is_retried_not_lost(
+    client_via_proxy: httpx.AsyncClient, proxy: TcpProxy, db: Database
+) -> None:
+    event = cloud_event({"orderId": "during-outage"})
+
+    await proxy.cut()
+    assert await deliver(client_via_proxy, event) == "RETRY"
+    readiness = await client_via_proxy.get("/readyz")
+    assert readiness.status_code == 503
+    assert "mongodb" in readiness.json()["failing"]
+
+    await proxy.start()  # the same port again, as a restarted server
+    assert await deliver(client_via_proxy, event) == "SUCCESS"
+    assert await db["domain_events"].count_documents({"_id": event["id"]}) == 1

@@ -1,0 +1,17 @@
+import httpx
+
+
+async def test_liveness_answers_without_dependencies(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_readiness_names_the_missing_sidecar(client: httpx.AsyncClient) -> None:
+    response = await client.get("/readyz")
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["failing"] == ["sidecar"]
+    assert body["checks"]["mongodb"] == {"status": "ok"}
+    assert body["checks"]["sidecar"]["status"] == "failing"

@@ -1,0 +1,40 @@
+"""Helpers shared by the test layers."""
+
+import asyncio
+import os
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+T = TypeVar("T")
+
+MONGODB_URI = os.environ.get("MONGODB_URI", "mongodb://127.0.0.1:27017/?retryWrites=false")
+
+
+def uri_with_database(uri: str, database: str) -> str:
+    parts = urlsplit(uri)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, parts.fragment))
+
+
+def unique_database(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]],
+    *,
+    within: float = 30.0,
+    interval: float = 0.2,
+    what: str = "the condition",
+) -> T:
+    """Polls `probe` until it returns something truthy; fails after `within` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {within:.0f} s waiting for {what}")
+        await asyncio.sleep(interval)
