@@ -8,6 +8,8 @@ export PATH := $(DAPR_HOME)/bin:$(PATH)
 # daprd advertises this address to placement and name resolution (see stack/stack.env).
 export DAPR_HOST_IP := 127.0.0.1
 export UV_PYTHON ?= 3.11
+# uv from PATH, or the one `make deps` installs with pip (run as a module: no PATH refresh needed).
+UV := $(shell command -v uv || echo python3 -m uv)
 MONGODB_URI ?= mongodb://127.0.0.1:27017/?retryWrites=false
 export MONGODB_URI
 
@@ -19,8 +21,8 @@ help:
 	@echo "make up / make down - start / stop the local stack (Redis, SecantusDB, placement, scheduler)"
 
 deps:
-	@command -v uv >/dev/null || python3 -m pip install --quiet uv
-	@uv sync --frozen --quiet
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@$(UV) sync --frozen --quiet
 
 up: deps
 	@stack/up.sh
@@ -32,18 +34,18 @@ run: up
 	dapr run -f dapr.yaml
 
 lint: deps
-	uv run --frozen ruff check .
-	uv run --frozen ruff format --check .
-	uv run --frozen mypy
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy
 
 unit: deps
-	uv run --frozen pytest tests/unit
+	$(UV) run --frozen pytest tests/unit
 
 integration: up
-	uv run --frozen pytest tests/integration
+	$(UV) run --frozen pytest tests/integration
 
 e2e: up
-	uv run --frozen pytest tests/e2e
+	$(UV) run --frozen pytest tests/e2e
 
 test: up lint
-	uv run --frozen pytest tests
+	$(UV) run --frozen pytest tests
