@@ -1,68 +1,135 @@
 """The application factory: `create_app(settings)`; the lifespan owns every resource."""
 
+import asyncio
+import importlib
 import os
 import socket
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 from loguru import logger
 
-import app.workers.builtin  # noqa: F401  (registers the built-in workers)
-from app.api.routes import dapr, health
+from app.api.errors import install_error_handlers
+from app.api.routes import dapr, dead_letters, health, jobs, runs, schedules
 from app.api.state import AppState
 from app.core.config import Settings
 from app.core.logging import configure_logging
 from app.core.telemetry import create_tracer_provider, instrument
 from app.dapr.sidecar import Sidecar
 from app.db.mongo import create_client, database_of
-from app.dispatch.dispatcher import Dispatcher
+from app.dispatch.context_factory import ContextFactory
+from app.dispatch.dispatcher import Dispatcher, EngineSettings
+from app.dispatch.poller import RunPoller
+from app.integrations.http import ResilientHttp
 from app.repositories.runs import RunRepository
-from app.workers.registry import Registry
+from app.repositories.schedules import ScheduleRepository
+from app.workers.registry import RegistrationError, Registry
 from app.workers.registry import registry as default_registry
+
+BUILTIN_WORKERS = "app.workers.builtin"
+
+# Paths the app serves itself: a cron binding must not be named after one of them.
+_RESERVED_BINDING_NAMES = {"api", "dapr", "events", "job", "actors", "healthz", "readyz", "docs"}
 
 
 def create_app(settings: Settings | None = None, registry: Registry | None = None) -> FastAPI:
     settings = settings or Settings()
-    registry = registry or default_registry
     configure_logging(settings.serilog)
+    if registry is None:
+        registry = default_registry
+        for module in [BUILTIN_WORKERS, *settings.worker.modules]:
+            importlib.import_module(module)
+    _check(registry)
     instance = settings.app.instance_id or f"{socket.gethostname()}-{os.getpid()}"
     tracer_provider = create_tracer_provider(settings, instance)
+    engine = EngineSettings(
+        lease_seconds=settings.worker.lease_seconds,
+        poll_interval_seconds=settings.worker.poll_interval_seconds,
+        max_in_flight=settings.worker.max_in_flight,
+        shutdown_grace_seconds=settings.worker.shutdown_grace_seconds,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, AppState]]:
-        mongo = create_client(settings)
-        try:
-            async with Sidecar(settings) as sidecar:
-                db = database_of(mongo)
-                runs = RunRepository(db)
-                await runs.ensure_indexes()
-                dispatcher = Dispatcher(db=db, runs=runs, settings=settings, instance=instance)
-                state = AppState(
-                    settings=settings,
-                    registry=registry,
-                    mongo=mongo,
-                    sidecar=sidecar,
-                    dispatcher=dispatcher,
-                    instance=instance,
-                )
-                logger.bind(instance=instance, workers=[w.name for w in registry]).info(
-                    "worker started"
-                )
+        async with AsyncExitStack() as stack:
+            mongo = create_client(settings)
+            stack.push_async_callback(mongo.close)
+            stack.callback(tracer_provider.shutdown)
+            sidecar = await stack.enter_async_context(Sidecar(settings))
+            outbound = await stack.enter_async_context(
+                httpx.AsyncClient(timeout=settings.data_sync.timeout_seconds)
+            )
+            db = database_of(mongo)
+            run_repository = RunRepository(db)
+            await run_repository.ensure_indexes()
+            dispatcher = Dispatcher(
+                registry=registry,
+                runs=run_repository,
+                contexts=ContextFactory(
+                    db=db, settings=settings, http=ResilientHttp(outbound), instance=instance
+                ),
+                instance=instance,
+                engine=engine,
+                tracer=tracer_provider.get_tracer("aevatar-worker"),
+            )
+            poller = RunPoller(
+                dispatcher=dispatcher,
+                runs=run_repository,
+                engine=engine,
+                jobs=[worker.name for worker in registry],
+            )
+            polling = asyncio.create_task(poller.run(), name="run-poller")
+            state = AppState(
+                settings=settings,
+                registry=registry,
+                mongo=mongo,
+                sidecar=sidecar,
+                dispatcher=dispatcher,
+                poller=poller,
+                runs=run_repository,
+                schedules=ScheduleRepository(db),
+                instance=instance,
+            )
+            logger.bind(instance=instance, workers=[w.name for w in registry]).info(
+                "worker started"
+            )
+            try:
                 yield {"app": state}
-        finally:
-            await mongo.close()
-            tracer_provider.shutdown()
-            logger.bind(instance=instance).info("worker stopped")
+            finally:
+                poller.stop()
+                await polling
+                await dispatcher.drain()
+                logger.bind(instance=instance).info("worker stopped")
 
     app = FastAPI(
         title="aevatar-worker",
         summary="Background processing for the Aevatar platform, driven by the Dapr sidecar.",
-        version="0.1.0",
+        version="0.2.0",
         lifespan=lifespan,
     )
-    app.include_router(health.router)
-    app.include_router(dapr.router)
+    install_error_handlers(app)
+    for router in (
+        health.router,
+        dapr.router,
+        jobs.router,
+        runs.router,
+        dead_letters.router,
+        schedules.router,
+    ):
+        app.include_router(router)
     app.include_router(dapr.binding_router(registry))
     instrument(app, tracer_provider)
     return app
+
+
+def _check(registry: Registry) -> None:
+    if len(registry) == 0:
+        raise RegistrationError(f"no workers registered: is {BUILTIN_WORKERS} importable?")
+    for worker in registry:
+        if worker.binding and worker.binding.split("/")[0] in _RESERVED_BINDING_NAMES:
+            raise RegistrationError(
+                f"worker {worker.name!r}: binding name {worker.binding!r} clashes with a route "
+                "of the app; name the cron binding component something else"
+            )

@@ -4,8 +4,11 @@ import asyncio
 import os
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    import httpx
 
 T = TypeVar("T")
 
@@ -38,3 +41,17 @@ async def eventually(
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {within:.0f} s waiting for {what}")
         await asyncio.sleep(interval)
+
+
+async def run_reaching(
+    client: "httpx.AsyncClient", run_id: str, statuses: set[str], *, within: float = 30.0
+) -> dict[str, Any]:
+    """Polls the operator API until the run's status is one of `statuses`."""
+
+    async def probe() -> dict[str, Any] | None:
+        response = await client.get(f"/api/runs/{run_id}")
+        assert response.status_code == 200, response.text
+        run: dict[str, Any] = response.json()
+        return run if run["status"] in statuses else None
+
+    return await eventually(probe, within=within, what=f"run {run_id} to be {sorted(statuses)}")

@@ -8,6 +8,9 @@ from pymongo import AsyncMongoClient
 from app.core.config import Settings
 from app.dapr.sidecar import Sidecar
 from app.dispatch.dispatcher import Dispatcher
+from app.dispatch.poller import RunPoller
+from app.repositories.runs import RunRepository
+from app.repositories.schedules import ScheduleRepository
 from app.workers.registry import Registry
 
 
@@ -18,4 +21,7 @@ class AppState:
     mongo: AsyncMongoClient[dict[str, Any]]
     sidecar: Sidecar
     dispatcher: Dispatcher
+    poller: RunPoller
+    runs: RunRepository
+    schedules: ScheduleRepository
     instance: str

@@ -47,6 +47,29 @@ class DaprSection(_Section):
     app_api_token: str | None = Field(None, alias="AppApiToken")
 
 
+class WorkerSection(_Section):
+    """The run engine. Not in the original's appsettings.json: new keys, same conventions."""
+
+    lease_seconds: float = Field(15.0, alias="LeaseSeconds", gt=0)
+    poll_interval_seconds: float = Field(0.5, alias="PollIntervalSeconds", gt=0)
+    max_in_flight: int = Field(32, alias="MaxInFlight", ge=1)
+    shutdown_grace_seconds: float = Field(10.0, alias="ShutdownGraceSeconds", ge=0)
+    run_retention_days: float = Field(30.0, alias="RunRetentionDays", gt=0)
+    modules: list[str] = Field(default_factory=list, alias="Modules")
+    """Modules to import at start-up, whose decorated functions register more workers."""
+
+
+class ApiSection(_Section):
+    operator_token: str | None = Field(None, alias="OperatorToken")
+    """When set, every /api route requires `Authorization: Bearer <token>`."""
+
+
+class DataSyncSection(_Section):
+    base_url: str | None = Field(None, alias="BaseUrl")
+    page_size: int = Field(100, alias="PageSize", ge=1)
+    timeout_seconds: float = Field(10.0, alias="TimeoutSeconds", gt=0)
+
+
 class MinimumLevel(_Section):
     default: LogLevel = Field("Information", alias="Default")
     override: dict[str, LogLevel] = Field(default_factory=dict, alias="Override")
@@ -76,6 +99,9 @@ class Settings(BaseSettings):
     redis: RedisSection = Field(default_factory=RedisSection, alias="Redis")
     dapr: DaprSection = Field(default_factory=DaprSection, alias="Dapr")
     serilog: SerilogSection = Field(default_factory=SerilogSection, alias="Serilog")
+    worker: WorkerSection = Field(default_factory=WorkerSection, alias="Worker")
+    api: ApiSection = Field(default_factory=ApiSection, alias="Api")
+    data_sync: DataSyncSection = Field(default_factory=DataSyncSection, alias="DataSync")
 
     @property
     def mongo_uri(self) -> str:

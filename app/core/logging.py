@@ -94,7 +94,16 @@ def configure_logging(section: SerilogSection) -> None:
     if section.format == "json":
         logger.add(_json_sink, level=0, filter=level_filter)
     else:
-        logger.add(sys.stderr, level=0, filter=level_filter, format=_TEXT_FORMAT)
+        # diagnose=False: loguru would print the values of every variable in a traceback,
+        # secrets included.
+        logger.add(
+            sys.stderr,
+            level=0,
+            filter=level_filter,
+            format=_TEXT_FORMAT,
+            backtrace=False,
+            diagnose=False,
+        )
     # The stdlib levels mirror the filter, so that a library does not even build a record
     # that would be dropped (pymongo's debug records encode every command).
     logging.basicConfig(

@@ -32,8 +32,38 @@ class Sidecar:
         response = await self._http.get("/v1.0/healthz/outbound")
         response.raise_for_status()
 
+    async def schedule_job(
+        self, name: str, *, schedule: str | None, due_time: str | None, data: Any
+    ) -> None:
+        """Creates or replaces a Jobs API job; the scheduler fires `POST /job/<name>` on the app."""
+        body: dict[str, Any] = {"data": data, "overwrite": True}
+        if schedule is not None:
+            body["schedule"] = schedule
+        if due_time is not None:
+            body["dueTime"] = due_time
+        response = await self._http.post(f"/v1.0/jobs/{name}", json=body)
+        _raise_for_status(response)
+
+    async def delete_job(self, name: str) -> None:
+        response = await self._http.delete(f"/v1.0/jobs/{name}")
+        if response.status_code != 404:
+            _raise_for_status(response)
+
     async def publish(self, topic: str, data: Any, *, pubsub: str | None = None) -> None:
         response = await self._http.post(
             f"/v1.0/publish/{pubsub or self._pubsub}/{topic}", json=data
         )
         response.raise_for_status()
+
+
+class SidecarError(Exception):
+    """The sidecar refused a call; the message carries its error code and text."""
+
+    def __init__(self, status_code: int, body: str) -> None:
+        super().__init__(f"sidecar answered {status_code}: {body}")
+        self.status_code = status_code
+
+
+def _raise_for_status(response: httpx.Response) -> None:
+    if response.is_error:
+        raise SidecarError(response.status_code, response.text)

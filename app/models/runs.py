@@ -18,8 +18,14 @@ class RunStatus(StrEnum):
     DEAD = "dead"  # gave up: in the dead set
     CANCELLED = "cancelled"
 
+    @property
+    def finished(self) -> bool:
+        return self in (RunStatus.SUCCEEDED, RunStatus.DEAD, RunStatus.CANCELLED)
+
 
 class RunTrigger(BaseModel):
+    """What started the run, and what identifies that occurrence."""
+
     model_config = ConfigDict(frozen=True)
 
     type: TriggerType
@@ -27,6 +33,8 @@ class RunTrigger(BaseModel):
     event_id: str | None = None
     topic: str | None = None
     schedule: str | None = None
+    retry_of: str | None = None
+    requeued_from: str | None = None
 
 
 class Progress(BaseModel):
@@ -40,6 +48,17 @@ class RunError(BaseModel):
     traceback: str | None = None
 
 
+class Attempt(BaseModel):
+    """One attempt of a run, kept on the run so that every attempt stays visible."""
+
+    attempt: int
+    instance: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    status: RunStatus
+    error: RunError | None = None
+
+
 class JobRun(BaseModel):
     id: str
     job: str
@@ -47,12 +66,19 @@ class JobRun(BaseModel):
     status: RunStatus
     trigger: RunTrigger
     attempt: int = 1
+    max_attempts: int = 1
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
     duration_ms: float | None = None
-    instance: str
+    instance: str | None = None
     progress: Progress | None = None
     result: dict[str, Any] | None = None
     error: RunError | None = None
     trace_id: str | None = None
+    payload: Any = None
+    attempts: list[Attempt] = []
+    next_attempt_at: datetime | None = None
+    cancel_requested: bool = False
+    requeued_as: str | None = None
+    checkpoint: Any = None

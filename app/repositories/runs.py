@@ -1,19 +1,36 @@
-"""The `job_runs` collection: one document per run, newest first."""
+"""The `job_runs` collection: one document per run, the history and the durable run queue.
 
+A run that waits for an attempt (`pending`, or `failed` with a retry due) is claimed atomically
+by one instance, which holds a lease on it while it works and renews it. A lease that runs out
+(its instance died) makes the run claimable again. Every write that finishes an attempt is
+conditional on the lease owner, so a stale instance cannot overwrite a run another took over.
+"""
+
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from app.db.mongo import Database, Document
-from app.models.runs import JobRun, RunError, RunStatus
+from app.models.runs import Attempt, JobRun, Progress, RunError, RunStatus
 
 COLLECTION = "job_runs"
+FINISHED = [RunStatus.SUCCEEDED.value, RunStatus.DEAD.value, RunStatus.CANCELLED.value]
 
 INDEXES = [
+    # One run per occurrence (event id, cron tick): the second line of defence against
+    # duplicate work. Sparse: manual triggers carry no key.
+    IndexModel(
+        [("dedupe_key", ASCENDING)], name="one_run_per_occurrence", unique=True, sparse=True
+    ),
+    IndexModel([("status", ASCENDING), ("next_attempt_at", ASCENDING)], name="due_runs"),
+    IndexModel([("status", ASCENDING), ("lease_until", ASCENDING)], name="expired_leases"),
     IndexModel([("job", ASCENDING), ("_id", DESCENDING)], name="job_newest_first"),
     IndexModel([("status", ASCENDING), ("_id", DESCENDING)], name="status_newest_first"),
+    IndexModel([("finished_at", ASCENDING)], name="finished_at"),
 ]
 
 
@@ -28,21 +45,115 @@ class RunRepository:
     def new_id() -> str:
         return str(ObjectId())
 
-    async def insert(self, run: JobRun) -> None:
-        await self._runs.insert_one(_to_document(run))
+    # -- creating --------------------------------------------------------------------------
 
-    async def finish(
+    async def insert(
+        self, run: JobRun, *, dedupe_key: str | None = None, lease_until: datetime | None = None
+    ) -> bool:
+        """Stores a new run; False when a run with the same `dedupe_key` exists already."""
+        document = _to_document(run)
+        if dedupe_key is not None:
+            document["dedupe_key"] = f"{run.job}|{dedupe_key}"
+        if lease_until is not None:
+            document["lease_until"] = lease_until
+        try:
+            await self._runs.insert_one(document)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def find_by_dedupe_key(self, *, job: str, dedupe_key: str) -> JobRun | None:
+        document = await self._runs.find_one({"dedupe_key": f"{job}|{dedupe_key}"})
+        return _from_document(document) if document else None
+
+    # -- claiming and leases -----------------------------------------------------------------
+
+    async def claim_due(
+        self, *, instance: str, now: datetime, lease_until: datetime, jobs: Sequence[str]
+    ) -> JobRun | None:
+        """Takes one run that is waiting for an attempt, or whose owner's lease ran out."""
+        claims: list[tuple[Document, Document]] = [
+            # a first attempt that was queued
+            ({"status": RunStatus.PENDING.value, "next_attempt_at": {"$lte": now}}, {}),
+            # the next attempt of a failed run
+            (
+                {"status": RunStatus.FAILED.value, "next_attempt_at": {"$lte": now}},
+                {"$inc": {"attempt": 1}},
+            ),
+            # a run whose instance stopped renewing its lease: it died mid-attempt
+            (
+                {"status": RunStatus.RUNNING.value, "lease_until": {"$lt": now}},
+                {"$inc": {"attempt": 1}},
+            ),
+        ]
+        for query, extra in claims:
+            document = await self._runs.find_one_and_update(
+                {**query, "job": {"$in": list(jobs)}},
+                {
+                    "$set": {
+                        "status": RunStatus.RUNNING.value,
+                        "instance": instance,
+                        "lease_until": lease_until,
+                        "attempt_started_at": now,
+                        "next_attempt_at": None,
+                    },
+                    **extra,
+                },
+                sort=[("next_attempt_at", ASCENDING), ("_id", ASCENDING)],
+                return_document=ReturnDocument.AFTER,
+            )
+            if document is not None:
+                if document.get("started_at") is None:
+                    await self._runs.update_one(
+                        {"_id": document["_id"]}, {"$set": {"started_at": now}}
+                    )
+                    document["started_at"] = now
+                return _from_document(document)
+        return None
+
+    async def renew_lease(
         self,
         *,
         run_id: str,
+        instance: str,
+        lease_until: datetime,
+        progress: Progress | None = None,
+        checkpoint: Any = None,
+        save_checkpoint: bool = False,
+    ) -> bool | None:
+        """Extends the lease (and saves progress). None when this instance no longer owns the
+        run; otherwise whether an operator asked to cancel it."""
+        update: Document = {"lease_until": lease_until}
+        if progress is not None:
+            update["progress"] = progress.model_dump()
+        if save_checkpoint:
+            update["checkpoint"] = checkpoint
+        document = await self._runs.find_one_and_update(
+            _owned(run_id, instance),
+            {"$set": update},
+            projection={"cancel_requested": True},
+            return_document=ReturnDocument.AFTER,
+        )
+        if document is None:
+            return None
+        return bool(document.get("cancel_requested"))
+
+    async def finish_attempt(
+        self,
+        *,
+        run_id: str,
+        instance: str,
         status: RunStatus,
-        finished_at: datetime,
-        duration_ms: float,
+        attempt: Attempt,
+        finished_at: datetime | None,
+        duration_ms: float | None,
         result: dict[str, Any] | None = None,
         error: RunError | None = None,
-    ) -> None:
-        await self._runs.update_one(
-            {"_id": ObjectId(run_id)},
+        next_attempt_at: datetime | None = None,
+    ) -> bool:
+        """Records the end of an attempt; False when this instance no longer owns the run."""
+        outcome = await self._runs.update_one(
+            _owned(run_id, instance),
             {
                 "$set": {
                     "status": status.value,
@@ -50,9 +161,73 @@ class RunRepository:
                     "duration_ms": duration_ms,
                     "result": result,
                     "error": error.model_dump() if error else None,
-                }
+                    "next_attempt_at": next_attempt_at,
+                },
+                "$unset": {"lease_until": "", "attempt_started_at": ""},
+                "$push": {"attempts": attempt.model_dump()},
             },
         )
+        return outcome.modified_count == 1
+
+    async def release(self, *, run_id: str, instance: str, now: datetime) -> bool:
+        """Hands a running run back to the queue (graceful shutdown): any instance takes it."""
+        outcome = await self._runs.update_one(
+            _owned(run_id, instance),
+            {
+                "$set": {"status": RunStatus.PENDING.value, "next_attempt_at": now},
+                "$unset": {"lease_until": "", "attempt_started_at": ""},
+            },
+        )
+        return outcome.modified_count == 1
+
+    # -- operator actions --------------------------------------------------------------------
+
+    async def cancel_waiting(self, *, run_id: str, now: datetime) -> JobRun | None:
+        """Cancels a run that is not being worked on (pending, or failed awaiting a retry)."""
+        document = await self._runs.find_one_and_update(
+            {
+                "_id": _oid(run_id),
+                "status": {"$in": [RunStatus.PENDING.value, RunStatus.FAILED.value]},
+            },
+            {
+                "$set": {
+                    "status": RunStatus.CANCELLED.value,
+                    "finished_at": now,
+                    "next_attempt_at": None,
+                    "cancel_requested": True,
+                }
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        return _from_document(document) if document else None
+
+    async def request_cancel(self, *, run_id: str) -> JobRun | None:
+        """Flags a running run; its handler stops at the next chunk boundary."""
+        document = await self._runs.find_one_and_update(
+            {"_id": _oid(run_id), "status": RunStatus.RUNNING.value},
+            {"$set": {"cancel_requested": True}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return _from_document(document) if document else None
+
+    async def retry_now(self, *, run_id: str, now: datetime) -> JobRun | None:
+        """Brings a failed run's next attempt forward to now."""
+        document = await self._runs.find_one_and_update(
+            {"_id": _oid(run_id), "status": RunStatus.FAILED.value},
+            {"$set": {"next_attempt_at": now}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return _from_document(document) if document else None
+
+    async def mark_requeued(self, *, run_id: str, new_run_id: str) -> bool:
+        """Takes a dead run out of the dead set, once: False if it was requeued already."""
+        outcome = await self._runs.update_one(
+            {"_id": _oid(run_id), "status": RunStatus.DEAD.value, "requeued_as": None},
+            {"$set": {"requeued_as": new_run_id}},
+        )
+        return outcome.modified_count == 1
+
+    # -- reading -----------------------------------------------------------------------------
 
     async def get(self, run_id: str) -> JobRun | None:
         if not ObjectId.is_valid(run_id):
@@ -60,10 +235,68 @@ class RunRepository:
         document = await self._runs.find_one({"_id": ObjectId(run_id)})
         return _from_document(document) if document else None
 
-    async def list(self, *, job: str | None = None, limit: int = 50) -> list[JobRun]:
-        query: Document = {"job": job} if job else {}
+    async def list_runs(
+        self,
+        *,
+        job: str | None = None,
+        status: RunStatus | None = None,
+        limit: int = 50,
+        before: str | None = None,
+        dead_set: bool = False,
+    ) -> list[JobRun]:
+        """Newest first; `before` is the id of the last run of the previous page."""
+        query: Document = {}
+        if job:
+            query["job"] = job
+        if status:
+            query["status"] = status.value
+        if dead_set:
+            query.update(status=RunStatus.DEAD.value, requeued_as=None)
+        if before:
+            query["_id"] = {"$lt": _oid(before)}
         cursor = self._runs.find(query).sort("_id", DESCENDING).limit(limit)
         return [_from_document(document) async for document in cursor]
+
+    async def latest(self, *, job: str) -> JobRun | None:
+        document = await self._runs.find_one({"job": job}, sort=[("_id", DESCENDING)])
+        return _from_document(document) if document else None
+
+    async def finished_between(self, *, start: datetime, end: datetime) -> list[Document]:
+        """The finished runs of a period, reduced to what a report needs."""
+        cursor = self._runs.find(
+            {"finished_at": {"$gte": start, "$lt": end}, "status": {"$in": FINISHED}},
+            projection={
+                "_id": False,
+                "job": True,
+                "status": True,
+                "duration_ms": True,
+                "error.type": True,
+                "error.message": True,
+            },
+        )
+        return [document async for document in cursor]
+
+    async def delete_finished_before(self, *, cutoff: datetime) -> int:
+        outcome = await self._runs.delete_many(
+            {"status": {"$in": FINISHED}, "finished_at": {"$lt": cutoff}}
+        )
+        return outcome.deleted_count
+
+
+def _oid(run_id: str) -> ObjectId:
+    if not ObjectId.is_valid(run_id):
+        raise UnknownRun(run_id)
+    return ObjectId(run_id)
+
+
+def _owned(run_id: str, instance: str) -> Document:
+    return {"_id": _oid(run_id), "instance": instance, "status": RunStatus.RUNNING.value}
+
+
+class UnknownRun(LookupError):
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"no run with id {run_id!r}")
+        self.run_id = run_id
 
 
 def _to_document(run: JobRun) -> Document:

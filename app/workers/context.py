@@ -1,24 +1,61 @@
-"""What a handler receives beside its payload: its collaborators, passed explicitly."""
+"""What a handler receives beside its payload: its run, and its collaborators, explicitly."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from app.core.config import Settings
 from app.db.mongo import Database
-from app.models.runs import RunTrigger
+from app.integrations.http import ResilientHttp
+from app.models.runs import Progress, RunTrigger
+from app.repositories.sync_positions import SyncPositionRepository
+from app.workers.errors import LeaseLost, RunCancelled
 
 if TYPE_CHECKING:
     from loguru import Logger
 
 
-@dataclass(frozen=True)
+class RunControl(Protocol):
+    """The dispatcher's side of a running run: progress, checkpoints, cancellation."""
+
+    async def save(self, progress: Progress, checkpoint: Any, *, save_checkpoint: bool) -> bool:
+        """Persists progress; returns whether an operator asked to cancel. Raises LeaseLost."""
+        ...
+
+
+@dataclass
 class JobContext:
     run_id: str
     job: str
+    attempt: int
     trigger: RunTrigger
     started_at: datetime
     instance: str
     db: Database
     settings: Settings
     log: "Logger"
+    http: ResilientHttp
+    positions: SyncPositionRepository
+    checkpoint: Any = None
+    """Where a data processor's previous attempt stopped (None: start from the beginning)."""
+    chunk_size: int | None = None
+    control: RunControl | None = field(default=None, repr=False)
+
+    async def report_progress(self, *, done: int, total: int | None = None) -> None:
+        if self.control is not None:
+            await self.control.save(Progress(done=done, total=total), None, save_checkpoint=False)
+
+    async def chunk_done(self, *, checkpoint: Any, done: int, total: int | None = None) -> None:
+        """Saves progress and the checkpoint after a chunk. Raises RunCancelled when an operator
+        cancelled the run (stop here: the next chunk is not started), LeaseLost when another
+        instance took the run over."""
+        self.checkpoint = checkpoint
+        if self.control is None:
+            return
+        if await self.control.save(
+            Progress(done=done, total=total), checkpoint, save_checkpoint=True
+        ):
+            raise RunCancelled(f"run {self.run_id} cancelled by an operator after {done} items")
+
+
+__all__ = ["JobContext", "LeaseLost", "RunCancelled", "RunControl"]

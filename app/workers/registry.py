@@ -1,20 +1,24 @@
 """The registry of workers: each is an async function registered by a decorator at import time.
 
-Registration validates early (a coroutine function, a unique name, a trigger) so that a mistake
-stops the app at start-up with a message that says what to fix, not at 3 a.m.
+The five kinds of the original service, one decorator each. Registration validates early (a
+coroutine function, a unique name, a valid schedule, one handler per topic and binding), so a
+mistake stops the app at start-up with a message that says what to fix, not at 3 a.m.
 """
 
 import inspect
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
 
+from app.dispatch.retry import RetryPolicy
 from app.models.runs import WorkerKind
-from app.workers.context import JobContext
+from app.workers.schedule import InvalidSchedule, Schedule
 
 Handler = Callable[..., Awaitable[dict[str, Any] | None]]
+
+DEFAULT_MAX_ATTEMPTS = 3
 
 
 class RegistrationError(Exception):
@@ -26,22 +30,37 @@ class Worker:
     name: str
     kind: WorkerKind
     handler: Handler
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
     payload_model: type[BaseModel] | None = None
     topic: str | None = None
     pubsub: str | None = None
     binding: str | None = None
+    schedule: Schedule | None = None
+    concurrency: int | None = None
+    chunk_size: int | None = None
+    description: str = ""
 
     @property
-    def trigger(self) -> str:
-        return self.topic or self.binding or ""
+    def trigger(self) -> str | None:
+        """What fires it, as the operator API shows it: its cron expression, topic or binding."""
+        if self.schedule is not None:
+            return self.schedule.expression
+        return self.topic or self.binding
+
+    @property
+    def max_attempts(self) -> int:
+        return self.retry.max_attempts
 
 
 class Registry:
     def __init__(self) -> None:
         self._workers: dict[str, Worker] = {}
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[Worker]:
         return iter(self._workers.values())
+
+    def __len__(self) -> int:
+        return len(self._workers)
 
     def get(self, name: str) -> Worker | None:
         return self._workers.get(name)
@@ -55,32 +74,74 @@ class Registry:
         return next((w for w in self._workers.values() if w.binding == binding), None)
 
     def add(self, worker: Worker) -> None:
+        where = (
+            f"worker {worker.name!r} ({worker.handler.__module__}.{worker.handler.__qualname__})"
+        )
         if not inspect.iscoroutinefunction(worker.handler):
-            raise RegistrationError(
-                f"worker {worker.name!r}: {worker.handler.__qualname__} must be an `async def`"
-            )
+            raise RegistrationError(f"{where}: the handler must be an `async def`")
         if worker.name in self._workers:
             raise RegistrationError(
-                f"worker {worker.name!r} is registered twice; give one of them another `name=`"
+                f"{where} is registered twice; give one of them another `name=`"
             )
         if worker.topic and self.by_topic(worker.pubsub or "", worker.topic):
-            raise RegistrationError(
-                f"worker {worker.name!r}: topic {worker.topic!r} already has a handler"
-            )
+            raise RegistrationError(f"{where}: topic {worker.topic!r} already has a handler")
         if worker.binding and self.by_binding(worker.binding):
-            raise RegistrationError(
-                f"worker {worker.name!r}: binding {worker.binding!r} already has a job"
-            )
+            raise RegistrationError(f"{where}: binding {worker.binding!r} already has a job")
+        if worker.concurrency is not None and worker.concurrency < 1:
+            raise RegistrationError(f"{where}: concurrency must be at least 1")
+        if worker.chunk_size is not None and worker.chunk_size < 1:
+            raise RegistrationError(f"{where}: chunk_size must be at least 1")
         self._workers[worker.name] = worker
 
-    def scheduled(self, *, binding: str, name: str | None = None) -> Callable[[Handler], Handler]:
-        """A scheduled job, fired by the Dapr cron input binding named `binding`."""
-
+    def _register(self, **spec: Any) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
-            self.add(Worker(name or handler.__name__, "scheduled", handler, binding=binding))
+            options = dict(spec)
+            name = options.pop("name", None) or handler.__name__
+            max_attempts = options.pop("max_attempts", DEFAULT_MAX_ATTEMPTS)
+            retry_base_seconds = options.pop("retry_base_seconds", 1.0)
+            try:
+                retry = RetryPolicy(max_attempts=max_attempts, base_seconds=retry_base_seconds)
+            except ValueError as exc:
+                raise RegistrationError(f"worker {name!r}: {exc}") from exc
+            cron = options.pop("cron", None)
+            schedule = _schedule(cron, name) if cron else None
+            description = (inspect.getdoc(handler) or "").split("\n\n")[0]
+            self.add(
+                Worker(
+                    name=name,
+                    handler=handler,
+                    retry=retry,
+                    schedule=schedule,
+                    description=description,
+                    **options,
+                )
+            )
             return handler
 
         return register
+
+    def scheduled(
+        self,
+        *,
+        cron: str,
+        binding: str | None = None,
+        payload: type[BaseModel] | None = None,
+        name: str | None = None,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        retry_base_seconds: float = 1.0,
+    ) -> Callable[[Handler], Handler]:
+        """A scheduled job. `cron` is its schedule; a Dapr cron input binding named `binding`
+        (a component in components/ with the same schedule) fires it. Without a binding it runs
+        from a Jobs API schedule or a manual trigger."""
+        return self._register(
+            kind="scheduled",
+            cron=cron,
+            binding=binding,
+            payload_model=payload,
+            name=name,
+            max_attempts=max_attempts,
+            retry_base_seconds=retry_base_seconds,
+        )
 
     def event_handler(
         self,
@@ -89,26 +150,99 @@ class Registry:
         payload: type[BaseModel],
         pubsub: str = "pubsub",
         name: str | None = None,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        retry_base_seconds: float = 1.0,
     ) -> Callable[[Handler], Handler]:
-        """A handler of the CloudEvents on `topic`; each event's data is validated as `payload`."""
+        """A handler of the CloudEvents on `topic`; each event's data is validated as `payload`.
+        A redelivered event (same CloudEvent id) is not applied twice."""
+        return self._register(
+            kind="event",
+            topic=topic,
+            pubsub=pubsub,
+            payload_model=payload,
+            name=name,
+            max_attempts=max_attempts,
+            retry_base_seconds=retry_base_seconds,
+        )
 
-        def register(handler: Handler) -> Handler:
-            self.add(
-                Worker(
-                    name or handler.__name__,
-                    "event",
-                    handler,
-                    payload_model=payload,
-                    topic=topic,
-                    pubsub=pubsub,
-                )
-            )
-            return handler
+    def queue_processor(
+        self,
+        *,
+        topic: str,
+        payload: type[BaseModel],
+        concurrency: int = 4,
+        pubsub: str = "pubsub",
+        name: str | None = None,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        retry_base_seconds: float = 1.0,
+    ) -> Callable[[Handler], Handler]:
+        """Competing consumers on a work-queue topic: each message goes to one instance, and at
+        most `concurrency` messages are processed at once per instance."""
+        return self._register(
+            kind="queue",
+            topic=topic,
+            pubsub=pubsub,
+            payload_model=payload,
+            concurrency=concurrency,
+            name=name,
+            max_attempts=max_attempts,
+            retry_base_seconds=retry_base_seconds,
+        )
 
-        return register
+    def data_processor(
+        self,
+        *,
+        chunk_size: int = 500,
+        cron: str | None = None,
+        binding: str | None = None,
+        payload: type[BaseModel] | None = None,
+        name: str | None = None,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        retry_base_seconds: float = 1.0,
+    ) -> Callable[[Handler], Handler]:
+        """A long run over a large data set in chunks. The handler reports each chunk with
+        `ctx.chunk_done(...)`, which saves progress and a checkpoint, and stops the run there
+        when an operator cancelled it. A run whose instance died resumes from its checkpoint."""
+        return self._register(
+            kind="data",
+            chunk_size=chunk_size,
+            cron=cron,
+            binding=binding,
+            payload_model=payload,
+            name=name,
+            max_attempts=max_attempts,
+            retry_base_seconds=retry_base_seconds,
+        )
+
+    def integration(
+        self,
+        *,
+        cron: str | None = None,
+        binding: str | None = None,
+        payload: type[BaseModel] | None = None,
+        name: str | None = None,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        retry_base_seconds: float = 1.0,
+    ) -> Callable[[Handler], Handler]:
+        """A task that syncs with an external system through `ctx.http` (timeouts, retries with
+        backoff and jitter) and keeps its sync position with `ctx.positions`."""
+        return self._register(
+            kind="integration",
+            cron=cron,
+            binding=binding,
+            payload_model=payload,
+            name=name,
+            max_attempts=max_attempts,
+            retry_base_seconds=retry_base_seconds,
+        )
+
+
+def _schedule(expression: str, name: str) -> Schedule:
+    try:
+        return Schedule.parse(expression)
+    except InvalidSchedule as exc:
+        raise RegistrationError(f"worker {name!r}: {exc}") from exc
 
 
 registry = Registry()
-"""The registry the built-in workers (`app.workers.builtin`) register in."""
-
-__all__ = ["Handler", "JobContext", "RegistrationError", "Registry", "Worker", "registry"]
+"""The registry the built-in workers (`app.workers.builtin`) and any worker module register in."""

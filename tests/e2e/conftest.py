@@ -5,6 +5,8 @@ scheduler. The run file is the committed dapr.yaml with other ports (so that a `
 same machine is left alone) and a database of the test session's own.
 """
 
+import contextlib
+import json
 import os
 import shutil
 import signal
@@ -37,6 +39,16 @@ class RunningWorker:
     database: str
     run_file: Path
     log_file: Path
+
+    def app_log_lines(self) -> list[dict[str, Any]]:
+        """The app's JSON log lines, as the CLI printed them (`== APP - worker == {...}`)."""
+        lines = []
+        for line in self.log_file.read_text(errors="replace").splitlines():
+            _, marker, rest = line.partition("== APP - worker == ")
+            if marker and rest.startswith("{"):
+                with contextlib.suppress(ValueError):
+                    lines.append(json.loads(rest))
+        return lines
 
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])

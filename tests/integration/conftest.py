@@ -29,6 +29,7 @@ def settings(database_name: str) -> Settings:
     return Settings(
         ConnectionStrings={"Default": uri_with_database(MONGODB_URI, database_name)},
         Dapr={"HttpPort": NO_SIDECAR_PORT},
+        Worker={"Modules": ["tests.workers"], "PollIntervalSeconds": 0.05, "LeaseSeconds": 2},
     )
 
 

@@ -18,7 +18,7 @@ def test_workers_are_found_by_name_topic_and_binding() -> None:
     async def on_order(event: Payload, ctx: JobContext) -> None:
         return None
 
-    @registry.scheduled(binding="nightly-cron", name="nightly")
+    @registry.scheduled(cron="@every 1m", binding="nightly-cron", name="nightly")
     async def nightly(ctx: JobContext) -> dict[str, Any]:
         return {}
 
@@ -36,7 +36,7 @@ def test_a_plain_function_is_refused_at_registration() -> None:
         return None
 
     with pytest.raises(RegistrationError, match="must be an `async def`"):
-        registry.scheduled(binding="b")(not_async)  # type: ignore[arg-type]
+        registry.scheduled(cron="@every 1m", binding="b")(not_async)  # type: ignore[arg-type]
 
 
 def test_a_duplicate_name_is_refused_with_a_fix() -> None:
@@ -45,9 +45,9 @@ def test_a_duplicate_name_is_refused_with_a_fix() -> None:
     async def job(ctx: JobContext) -> None:
         return None
 
-    registry.scheduled(binding="a", name="job")(job)
+    registry.scheduled(cron="@every 1m", binding="a", name="job")(job)
     with pytest.raises(RegistrationError, match="registered twice; give one of them another"):
-        registry.scheduled(binding="b", name="job")(job)
+        registry.scheduled(cron="@every 1m", binding="b", name="job")(job)
 
 
 def test_two_handlers_for_one_topic_are_refused() -> None:

@@ -1,4 +1,5 @@
-"""The routes the Dapr sidecar calls: subscriptions, pub/sub deliveries and input bindings.
+"""The routes the Dapr sidecar calls: subscriptions, pub/sub deliveries, input bindings and
+Jobs API triggers.
 
 Thin by design: parse what the sidecar sends, find the worker in the registry, hand it to the
 dispatcher, and map the outcome to the answer Dapr understands.
@@ -7,23 +8,33 @@ dispatcher, and map the outcome to the answer Dapr understands.
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from loguru import logger
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from app.api.deps import State, require_dapr_token
 from app.api.state import AppState
 from app.core.clock import utc_now
 from app.dapr.cloudevents import CloudEvent
 from app.dapr.outcomes import DeliveryOutcome
+from app.dispatch.errors import PayloadInvalid
 from app.workers.registry import Registry
 
 router = APIRouter(tags=["dapr"], dependencies=[Depends(require_dapr_token)])
 
 
+class Delivery(BaseModel):
+    status: DeliveryOutcome
+
+
+class Recorded(BaseModel):
+    run_id: str
+    created: bool
+
+
 @router.get("/dapr/subscribe")
 async def list_subscriptions(state: State) -> list[dict[str, Any]]:
-    """The programmatic subscriptions, one per event handler in the registry."""
+    """The programmatic subscriptions: one per event handler and queue processor."""
     return [
         {"pubsubname": w.pubsub, "topic": w.topic, "route": f"/events/{w.pubsub}/{w.topic}"}
         for w in state.registry
@@ -32,31 +43,52 @@ async def list_subscriptions(state: State) -> list[dict[str, Any]]:
 
 
 @router.post("/events/{pubsub}/{topic}")
-async def deliver_event(pubsub: str, topic: str, request: Request, state: State) -> dict[str, str]:
+async def deliver_event(pubsub: str, topic: str, request: Request, state: State) -> Delivery:
     """One CloudEvent from the sidecar; answers SUCCESS, RETRY or DROP."""
+    log = logger.bind(pubsub=pubsub, topic=topic)
     worker = state.registry.by_topic(pubsub, topic)
     if worker is None:
-        logger.bind(pubsub=pubsub, topic=topic).error(
-            "no handler for this topic: register one with @registry.event_handler(topic=...)"
-        )
-        return {"status": DeliveryOutcome.DROP}
+        log.error("no handler for this topic: register one with @registry.event_handler(...)")
+        return Delivery(status=DeliveryOutcome.DROP)
     try:
         event = CloudEvent.model_validate(await request.json())
     except (ValidationError, ValueError) as exc:
-        logger.bind(pubsub=pubsub, topic=topic).warning("not a CloudEvent, dropped: {}", exc)
-        return {"status": DeliveryOutcome.DROP}
+        log.bind(error=str(exc)).warning("not a CloudEvent: dropped")
+        return Delivery(status=DeliveryOutcome.DROP)
     try:
         outcome = await state.dispatcher.deliver_event(worker, event)
     except Exception:
-        logger.bind(job=worker.name, event_id=event.id).exception(
+        log.bind(job=worker.name, event_id=event.id).exception(
             "could not record the run; asking Dapr to redeliver"
         )
         outcome = DeliveryOutcome.RETRY
-    return {"status": outcome}
+    return Delivery(status=outcome)
+
+
+@router.post("/job/{name}")
+async def fire_scheduled_job(name: str, request: Request, state: State) -> Recorded:
+    """A Jobs API schedule fired: its data names the job to run and its payload."""
+    data = await _json_or_none(request)
+    job_name = data.get("job") if isinstance(data, dict) else None
+    if job_name is None:
+        stored = await state.schedules.get(name)
+        job_name = stored.job if stored else None
+    worker = state.registry.get(job_name) if job_name else None
+    if worker is None:
+        # 404: the scheduler's failure policy does not make this any better; say so in the log.
+        logger.bind(schedule=name, job=job_name).error("schedule fired for no registered job")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"schedule {name!r} names no known job")
+    payload = data.get("payload") if isinstance(data, dict) else None
+    try:
+        submission = await state.dispatcher.fire_schedule(worker, name, payload)
+    except PayloadInvalid as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    state.poller.wake()
+    return Recorded(run_id=submission.run.id, created=submission.created)
 
 
 def binding_router(registry: Registry) -> APIRouter:
-    """`POST /<binding>` for each scheduled job's cron input binding."""
+    """`POST /<binding>` for each job fired by a Dapr cron input binding."""
     bindings = APIRouter(tags=["dapr"], dependencies=[Depends(require_dapr_token)])
     for worker in registry:
         if worker.binding is not None:
@@ -70,11 +102,20 @@ def binding_router(registry: Registry) -> APIRouter:
     return bindings
 
 
-def _tick_route(job: str) -> Callable[[AppState], Awaitable[dict[str, str]]]:
-    async def fire(state: State) -> dict[str, str]:
-        worker = state.registry.get(job)
-        assert worker is not None, f"job {job!r} left the registry"
-        run = await state.dispatcher.fire_tick(worker, utc_now())
-        return {"run_id": run.id, "status": run.status}
+def _tick_route(job: str) -> Callable[[AppState], Awaitable[Recorded]]:
+    async def fire(state: State) -> Recorded:
+        submission = await state.dispatcher.fire_tick(state.dispatcher.worker(job), utc_now())
+        state.poller.wake()
+        return Recorded(run_id=submission.run.id, created=submission.created)
 
     return fire
+
+
+async def _json_or_none(request: Request) -> Any:
+    body = await request.body()
+    if not body.strip():
+        return None
+    try:
+        return await request.json()
+    except ValueError:
+        return None

@@ -33,7 +33,7 @@ async def get_readiness(state: State) -> JSONResponse:
     for name, result in zip(checks, results, strict=True):
         if isinstance(result, BaseException):
             report[name] = {"status": "failing", "error": f"{type(result).__name__}: {result}"}
-            logger.bind(check=name).warning("readiness check failing: {}", result)
+            logger.bind(check=name, error=repr(result)).warning("readiness check failing")
         else:
             report[name] = {"status": "ok"}
     ready = all(entry["status"] == "ok" for entry in report.values())

@@ -1,5 +1,21 @@
 """The built-in workers; importing this package registers them in `app.workers.registry`."""
 
-from app.workers.builtin import domain_events, heartbeat
+from app.workers.builtin import (
+    customer_summaries,
+    data_sync,
+    domain_events,
+    heartbeat,
+    history_cleanup,
+    message_queue,
+    scheduled_report,
+)
 
-__all__ = ["domain_events", "heartbeat"]
+__all__ = [
+    "customer_summaries",
+    "data_sync",
+    "domain_events",
+    "heartbeat",
+    "history_cleanup",
+    "message_queue",
+    "scheduled_report",
+]

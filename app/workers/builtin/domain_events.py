@@ -17,7 +17,8 @@ class DomainEventData(RootModel[dict[str, Any]]):
 
 @registry.event_handler(topic=TOPIC, payload=DomainEventData, name="record_domain_event")
 async def record_domain_event(event: DomainEventData, ctx: JobContext) -> dict[str, Any]:
-    assert ctx.trigger.event_id is not None
+    """Stores each domain event published on `domain-events`."""
+    assert ctx.trigger.event_id is not None, "an event handler runs on a CloudEvent"
     stored = await DomainEventRepository(ctx.db).record(
         event_id=ctx.trigger.event_id,
         topic=ctx.trigger.topic or TOPIC,

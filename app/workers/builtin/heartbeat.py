@@ -1,4 +1,4 @@
-"""A scheduled job fired by the `heartbeat-cron` binding: proof that cron ticks reach the worker."""
+"""A scheduled job fired by the `heartbeat-cron` binding: shows that cron ticks reach the worker."""
 
 from typing import Any
 
@@ -6,9 +6,8 @@ from app.workers.context import JobContext
 from app.workers.registry import registry
 
 
-@registry.scheduled(binding="heartbeat-cron", name="heartbeat")
+@registry.scheduled(cron="@every 2s", binding="heartbeat-cron", name="heartbeat", max_attempts=1)
 async def heartbeat(ctx: JobContext) -> dict[str, Any]:
-    return {
-        "instance": ctx.instance,
-        "tick": ctx.trigger.tick.isoformat() if ctx.trigger.tick else None,
-    }
+    """Records that this instance received a cron tick."""
+    tick = ctx.trigger.tick.isoformat() if ctx.trigger.tick else None
+    return {"instance": ctx.instance, "tick": tick}

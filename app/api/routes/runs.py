@@ -1,0 +1,51 @@
+"""The run history, and what an operator can do to a run."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, status
+
+from app.api.deps import State, require_operator
+from app.api.schemas import Accepted, Page, RunOut
+from app.models.runs import RunStatus
+from app.repositories.runs import UnknownRun
+
+router = APIRouter(prefix="/api/runs", tags=["runs"], dependencies=[Depends(require_operator)])
+
+
+@router.get("")
+async def list_runs(
+    state: State,
+    job: str | None = None,
+    status: RunStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    before: Annotated[str | None, Query(description="the `next` of the previous page")] = None,
+) -> Page[RunOut]:
+    """Runs, newest first, filtered by job and status."""
+    runs = await state.runs.list_runs(job=job, status=status, limit=limit, before=before)
+    return Page(
+        items=[RunOut.of(r) for r in runs], next=runs[-1].id if len(runs) == limit else None
+    )
+
+
+@router.get("/{run_id}")
+async def get_run(run_id: str, state: State) -> RunOut:
+    """One run, with every attempt, its progress, result or error."""
+    run = await state.runs.get(run_id)
+    if run is None:
+        raise UnknownRun(run_id)
+    return RunOut.of(run)
+
+
+@router.post("/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
+async def cancel_run(run_id: str, state: State) -> Accepted:
+    """Cancels a waiting run at once, a running one at its next chunk boundary."""
+    run = await state.dispatcher.cancel(run_id)
+    return Accepted(run_id=run.id)
+
+
+@router.post("/{run_id}/retry", status_code=status.HTTP_202_ACCEPTED)
+async def retry_run(run_id: str, state: State) -> Accepted:
+    """A failed run's next attempt now; for a finished run, a new run with the same payload."""
+    run = await state.dispatcher.retry(run_id)
+    state.poller.wake()
+    return Accepted(run_id=run.id)

@@ -1,0 +1,50 @@
+"""Schedules created at run time, through the Dapr Jobs API."""
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
+
+from app.api.deps import State, require_operator
+from app.api.schemas import ScheduleIn
+from app.core.clock import utc_now
+from app.models.schedules import JobSchedule
+
+router = APIRouter(
+    prefix="/api/schedules", tags=["schedules"], dependencies=[Depends(require_operator)]
+)
+
+ScheduleName = Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+@router.get("")
+async def list_schedules(state: State) -> list[JobSchedule]:
+    """The schedules created through this API."""
+    return await state.schedules.list()
+
+
+@router.put("/{name}")
+async def put_schedule(name: str, body: ScheduleIn, state: State) -> JobSchedule:
+    """Creates or replaces a schedule: the sidecar's scheduler fires the job by it."""
+    worker = state.dispatcher.worker(body.job)
+    await state.sidecar.schedule_job(
+        name,
+        schedule=body.cron,
+        due_time=body.due_time.isoformat() if body.due_time else None,
+        data={"job": worker.name, "payload": body.payload},
+    )
+    return await state.schedules.upsert(
+        name=name,
+        job=worker.name,
+        cron=body.cron,
+        due_time=body.due_time,
+        payload=body.payload,
+        now=utc_now(),
+    )
+
+
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_schedule(name: str, state: State) -> Response:
+    """Deletes a schedule: it fires no more."""
+    if await state.schedules.get(name) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no schedule named {name!r}")
+    await state.sidecar.delete_job(name)
+    await state.schedules.delete(name)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

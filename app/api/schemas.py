@@ -1,0 +1,124 @@
+"""The JSON shapes of the operator API (DESIGN.md, "HTTP contract")."""
+
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, Field, model_validator
+
+from app.models.runs import Attempt, JobRun, Progress, RunError, RunStatus, WorkerKind
+from app.workers.registry import Worker
+from app.workers.schedule import InvalidSchedule, Schedule
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next: str | None = Field(description="pass as `before` for the next page; null on the last")
+
+
+class RunOut(BaseModel):
+    id: str
+    job: str
+    kind: WorkerKind
+    status: RunStatus
+    trigger: dict[str, Any] = Field(description="`type` and what identifies the occurrence")
+    attempt: int
+    max_attempts: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_ms: float | None
+    instance: str | None
+    progress: Progress | None
+    result: dict[str, Any] | None
+    error: RunError | None
+    trace_id: str | None
+    payload: Any
+    next_attempt_at: datetime | None
+    cancel_requested: bool
+    requeued_as: str | None
+    attempts: list[Attempt]
+
+    @classmethod
+    def of(cls, run: JobRun) -> "RunOut":
+        fields = run.model_dump(exclude={"trigger", "checkpoint"})
+        return cls(**fields, trigger=run.trigger.model_dump(mode="json", exclude_none=True))
+
+
+class JobOut(BaseModel):
+    name: str
+    kind: WorkerKind
+    trigger: str | None = Field(description="its cron expression, topic or binding")
+    max_attempts: int
+    last_run: RunOut | None
+    description: str
+    binding: str | None
+    concurrency: int | None
+    chunk_size: int | None
+
+    @classmethod
+    def of(cls, worker: Worker, last_run: JobRun | None) -> "JobOut":
+        return cls(
+            name=worker.name,
+            kind=worker.kind,
+            trigger=worker.trigger,
+            max_attempts=worker.max_attempts,
+            last_run=RunOut.of(last_run) if last_run else None,
+            description=worker.description,
+            binding=worker.binding,
+            concurrency=worker.concurrency,
+            chunk_size=worker.chunk_size,
+        )
+
+
+class DeadLetterOut(BaseModel):
+    id: str = Field(description="the dead run's id")
+    job: str
+    kind: WorkerKind
+    trigger: dict[str, Any]
+    payload: Any
+    attempt: int
+    error: RunError | None
+    failed_at: datetime | None
+
+    @classmethod
+    def of(cls, run: JobRun) -> "DeadLetterOut":
+        return cls(
+            id=run.id,
+            job=run.job,
+            kind=run.kind,
+            trigger=run.trigger.model_dump(mode="json", exclude_none=True),
+            payload=run.payload,
+            attempt=run.attempt,
+            error=run.error,
+            failed_at=run.finished_at,
+        )
+
+
+class Accepted(BaseModel):
+    run_id: str
+
+
+class TriggerIn(BaseModel):
+    payload: Any = None
+
+
+class ScheduleIn(BaseModel):
+    job: str
+    cron: str | None = Field(None, description="`@every 2s`, `@daily`, or six-field cron")
+    due_time: datetime | None = Field(None, description="one run at this time (ISO 8601)")
+    payload: Any = None
+
+    @model_validator(mode="after")
+    def _one_timing(self) -> "ScheduleIn":
+        if (self.cron is None) == (self.due_time is None):
+            raise ValueError("give exactly one of `cron` and `due_time`")
+        if self.cron is not None:
+            try:
+                Schedule.parse(self.cron, dapr_jobs=True)
+            except InvalidSchedule as exc:
+                raise ValueError(str(exc)) from exc
+        if self.due_time is not None and self.due_time.tzinfo is None:
+            raise ValueError("`due_time` needs a time zone (e.g. 2026-01-01T00:00:00Z)")
+        return self

@@ -1,0 +1,40 @@
+"""Builds the context each attempt's handler receives."""
+
+from typing import Any
+
+from app.core.config import Settings
+from app.db.mongo import Database
+from app.integrations.http import ResilientHttp
+from app.models.runs import JobRun
+from app.repositories.sync_positions import SyncPositionRepository
+from app.workers.context import JobContext, RunControl
+from app.workers.registry import Worker
+
+
+class ContextFactory:
+    def __init__(
+        self, *, db: Database, settings: Settings, http: ResilientHttp, instance: str
+    ) -> None:
+        self._db = db
+        self._settings = settings
+        self._http = http
+        self._positions = SyncPositionRepository(db)
+        self._instance = instance
+
+    def build(self, worker: Worker, run: JobRun, *, log: Any, control: RunControl) -> JobContext:
+        return JobContext(
+            run_id=run.id,
+            job=worker.name,
+            attempt=run.attempt,
+            trigger=run.trigger,
+            started_at=run.started_at or run.created_at,
+            instance=self._instance,
+            db=self._db,
+            settings=self._settings,
+            log=log,
+            http=self._http,
+            positions=self._positions,
+            checkpoint=run.checkpoint,
+            chunk_size=worker.chunk_size,
+            control=control,
+        )

@@ -1,0 +1,61 @@
+"""The poller: claims runs that wait for an attempt (queued, retries due, orphaned by a dead
+instance) and starts them on this instance, as long as it has room."""
+
+import asyncio
+import contextlib
+from datetime import timedelta
+
+from loguru import logger
+
+from app.core.clock import utc_now
+from app.dispatch.dispatcher import Dispatcher, EngineSettings
+from app.repositories.runs import RunRepository
+
+
+class RunPoller:
+    def __init__(
+        self,
+        *,
+        dispatcher: Dispatcher,
+        runs: RunRepository,
+        engine: EngineSettings,
+        jobs: list[str],
+    ) -> None:
+        self._dispatcher = dispatcher
+        self._runs = runs
+        self._engine = engine
+        self._jobs = jobs
+        self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Looks for due runs now rather than at the next interval."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self._claim_while_room()
+            except Exception as exc:  # the database is away: try again at the next interval
+                logger.bind(error=repr(exc)).warning("poller could not claim runs")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._engine.poll_interval_seconds)
+            self._wake.clear()
+
+    async def _claim_while_room(self) -> None:
+        while self._dispatcher.has_capacity and not self._stop.is_set():
+            now = utc_now()
+            run = await self._runs.claim_due(
+                instance=self._dispatcher.instance,
+                now=now,
+                lease_until=now + timedelta(seconds=self._engine.lease_seconds),
+                jobs=self._jobs,
+            )
+            if run is None:
+                return
+            logger.bind(job=run.job, run_id=run.id, attempt=run.attempt).info("claimed run")
+            self._dispatcher.start_claimed(run)

@@ -1,0 +1,54 @@
+"""The `schedules` collection: the Jobs API schedules this service created, for listing (the
+sidecar can get a job by name but not list them) and for knowing which job a firing starts."""
+
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING
+
+from app.db.mongo import Database
+from app.models.schedules import JobSchedule
+
+COLLECTION = "schedules"
+
+
+class ScheduleRepository:
+    def __init__(self, db: Database) -> None:
+        self._schedules = db[COLLECTION]
+
+    async def upsert(
+        self,
+        *,
+        name: str,
+        job: str,
+        cron: str | None,
+        due_time: datetime | None,
+        payload: Any,
+        now: datetime,
+    ) -> JobSchedule:
+        await self._schedules.update_one(
+            {"_id": name},
+            {
+                "$set": {"job": job, "cron": cron, "due_time": due_time, "payload": payload},
+                "$setOnInsert": {"created_at": now},
+            },
+            upsert=True,
+        )
+        schedule = await self.get(name)
+        assert schedule is not None
+        return schedule
+
+    async def get(self, name: str) -> JobSchedule | None:
+        document = await self._schedules.find_one({"_id": name})
+        return _out(document) if document else None
+
+    async def delete(self, name: str) -> bool:
+        return (await self._schedules.delete_one({"_id": name})).deleted_count == 1
+
+    async def list(self) -> list[JobSchedule]:
+        cursor = self._schedules.find().sort("_id", ASCENDING)
+        return [_out(document) async for document in cursor]
+
+
+def _out(document: dict[str, Any]) -> JobSchedule:
+    return JobSchedule.model_validate({**document, "name": document["_id"]})

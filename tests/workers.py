@@ -1,0 +1,66 @@
+"""Workers for the tests, loaded into the app through the setting Worker:Modules, as any team's
+worker module would be. They fail on purpose, on a plan the test gives in the payload."""
+
+import asyncio
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pymongo import ReturnDocument
+
+from app.workers.context import JobContext
+from app.workers.errors import GiveUp, RetryLater
+from app.workers.registry import registry
+
+FLAKY_TOPIC = "flaky-events"
+
+
+class FailurePlan(BaseModel):
+    key: str = Field(min_length=1)
+    fail_times: int = Field(0, ge=0)
+    """The first `fail_times` attempts for this key raise; later ones succeed."""
+    sleep_ms: int = Field(0, ge=0)
+
+
+async def _attempt_number(ctx: JobContext, key: str) -> int:
+    document = await ctx.db["test_attempts"].find_one_and_update(
+        {"_id": key}, {"$inc": {"attempts": 1}}, upsert=True, return_document=ReturnDocument.AFTER
+    )
+    assert document is not None
+    return int(document["attempts"])
+
+
+async def _follow(plan: FailurePlan, ctx: JobContext) -> dict[str, Any]:
+    number = await _attempt_number(ctx, plan.key)
+    if plan.sleep_ms:
+        await asyncio.sleep(plan.sleep_ms / 1000)
+    if number <= plan.fail_times:
+        raise RuntimeError(f"planned failure {number} of {plan.fail_times} for {plan.key}")
+    return {"key": plan.key, "attempts_seen": number}
+
+
+@registry.scheduled(
+    cron="0 0 0 1 1 *", payload=FailurePlan, name="flaky_job", retry_base_seconds=0.05
+)
+async def flaky_job(plan: FailurePlan, ctx: JobContext) -> dict[str, Any]:
+    """Fails the first `fail_times` attempts of its key."""
+    return await _follow(plan, ctx)
+
+
+@registry.event_handler(
+    topic=FLAKY_TOPIC, payload=FailurePlan, name="flaky_event_handler", retry_base_seconds=0.05
+)
+async def flaky_event_handler(plan: FailurePlan, ctx: JobContext) -> dict[str, Any]:
+    """Fails the first `fail_times` deliveries of its key."""
+    return await _follow(plan, ctx)
+
+
+@registry.scheduled(cron="0 0 0 1 1 *", name="doomed_job")
+async def doomed_job(ctx: JobContext) -> None:
+    """Gives up at once: a failure retrying cannot fix."""
+    raise GiveUp("the configuration this job needs is missing")
+
+
+@registry.scheduled(cron="0 0 0 1 1 *", name="deferring_job", max_attempts=5)
+async def deferring_job(ctx: JobContext) -> None:
+    """Asks for its next attempt an hour later, every time."""
+    raise RetryLater("the partner system asked us to come back in an hour", defer_seconds=3600)
