@@ -142,12 +142,10 @@ async def test_runs_page_newest_first_with_a_cursor(client: httpx.AsyncClient) -
     seen: list[str] = []
     before: str | None = None
     while True:
-        params = {"job": "heartbeat", "status": "succeeded", "limit": 2}
-        page = (
-            await client.get(
-                "/api/runs", params={**params, **({"before": before} if before else {})}
-            )
-        ).json()
+        params: dict[str, str | int] = {"job": "heartbeat", "status": "succeeded", "limit": 2}
+        if before:
+            params["before"] = before
+        page = (await client.get("/api/runs", params=params)).json()
         seen += [run["id"] for run in page["items"]]
         before = page["next"]
         if before is None:

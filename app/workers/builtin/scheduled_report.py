@@ -4,9 +4,9 @@ Counts by job and status, p50 and p95 durations per job, and the most frequent e
 in `reports` as `daily-runs:<date>`, replaced when the report for that day runs again.
 """
 
+import datetime as dt
 import math
 from collections import Counter, defaultdict
-import datetime as dt
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
