@@ -64,3 +64,36 @@ async def doomed_job(ctx: JobContext) -> None:
 async def deferring_job(ctx: JobContext) -> None:
     """Asks for its next attempt an hour later, every time."""
     raise RetryLater("the partner system asked us to come back in an hour", defer_seconds=3600)
+
+
+SLOW_QUEUE_TOPIC = "slow-queue"
+
+
+class SlowItem(BaseModel):
+    item_id: str
+    sleep_ms: int = 200
+
+
+class _Gauge:
+    """How many handlers of one worker run at once in this process, and the most seen."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.most = 0
+
+
+slow_queue_gauge = _Gauge()
+
+
+@registry.queue_processor(
+    topic=SLOW_QUEUE_TOPIC, payload=SlowItem, concurrency=2, name="slow_queue"
+)
+async def slow_queue(item: SlowItem, ctx: JobContext) -> dict[str, Any]:
+    """Takes its time, and records how many of it ran at once."""
+    slow_queue_gauge.now += 1
+    slow_queue_gauge.most = max(slow_queue_gauge.most, slow_queue_gauge.now)
+    try:
+        await asyncio.sleep(item.sleep_ms / 1000)
+    finally:
+        slow_queue_gauge.now -= 1
+    return {"item_id": item.item_id, "most_at_once": slow_queue_gauge.most}

@@ -462,7 +462,9 @@ class Dispatcher:
         if worker.payload_model is None:
             return payload
         try:
-            return worker.payload_model.model_validate(payload).model_dump(mode="json")
+            # No payload (a cron tick, a bare trigger) is the model's defaults.
+            valid = worker.payload_model.model_validate({} if payload is None else payload)
+            return valid.model_dump(mode="json")
         except ValidationError as exc:
             raise PayloadInvalid(worker.name, exc) from exc
 
@@ -506,7 +508,9 @@ class _Lease:
 
 
 def _payload_for(worker: Worker, payload: Any) -> Any:
-    return worker.payload_model.model_validate(payload) if worker.payload_model else None
+    if worker.payload_model is None:
+        return None
+    return worker.payload_model.model_validate({} if payload is None else payload)
 
 
 def _error(exc: BaseException, *, tb: bool = True) -> RunError:

@@ -53,7 +53,9 @@ class ResilientHttp:
         retrying = AsyncRetrying(
             retry=retry_if_exception(_retryable),
             stop=stop_after_attempt(self._attempts),
-            wait=wait_exponential_jitter(initial=self._initial_wait, max=self._max_wait),
+            wait=wait_exponential_jitter(
+                multiplier=self._initial_wait, max=self._max_wait, jitter=self._initial_wait
+            ),
             before_sleep=_log_retry,
             reraise=True,
         )

@@ -43,6 +43,9 @@ class CustomerRepository:
         )
         return {row["_id"]: row async for row in cursor}
 
+    async def summaries_written_by(self, run_id: str) -> int:
+        return await self._summaries.count_documents({"run_id": run_id})
+
     async def apply_summaries(
         self, summaries: dict[str, dict[str, Any]], *, run_id: str, at: datetime
     ) -> int:

@@ -1,0 +1,42 @@
+from datetime import UTC, datetime
+
+import pytest
+
+from app.workers.schedule import InvalidSchedule, Schedule
+
+
+@pytest.mark.parametrize(
+    ("expression", "fired", "tick"),
+    [
+        ("@every 2s", "2026-01-01T10:00:03.900", "2026-01-01T10:00:02"),
+        ("@every 2s", "2026-01-01T10:00:04.000", "2026-01-01T10:00:04"),
+        ("@every 1m30s", "2026-01-01T10:01:29", "2026-01-01T10:00:00"),
+        ("*/5 * * * *", "2026-01-01T10:07:59", "2026-01-01T10:05:00"),
+        ("0 5 0 * * *", "2026-01-02T00:05:00.200", "2026-01-02T00:05:00"),
+        ("*/10 * * * * *", "2026-01-01T10:00:19.999", "2026-01-01T10:00:10"),
+        ("@daily", "2026-01-01T23:59:00", "2026-01-01T00:00:00"),
+    ],
+)
+def test_every_firing_in_a_period_names_the_same_tick(
+    expression: str, fired: str, tick: str
+) -> None:
+    fired_at = datetime.fromisoformat(fired).replace(tzinfo=UTC)
+
+    assert Schedule.parse(expression).tick_of(fired_at) == datetime.fromisoformat(tick).replace(
+        tzinfo=UTC
+    )
+
+
+@pytest.mark.parametrize(
+    "expression", ["every 2s", "@every", "@every 0s", "* * *", "61 * * * *", ""]
+)
+def test_what_is_not_a_schedule_is_refused_with_examples(expression: str) -> None:
+    with pytest.raises(InvalidSchedule, match="|".join(["not a schedule", "positive"])):
+        Schedule.parse(expression)
+
+
+def test_the_jobs_api_takes_six_fields_but_not_five() -> None:
+    assert Schedule.parse("0 */5 * * * *", dapr_jobs=True).expression == "0 */5 * * * *"
+    assert Schedule.parse("@every 2s", dapr_jobs=True).expression == "@every 2s"
+    with pytest.raises(InvalidSchedule, match="six-field"):
+        Schedule.parse("*/5 * * * *", dapr_jobs=True)
