@@ -87,6 +87,7 @@ class RunRepository:
             ),
         ]
         for query, extra in claims:
+            orphaned = query["status"] == RunStatus.RUNNING.value
             document = await self._runs.find_one_and_update(
                 {**query, "job": {"$in": list(jobs)}},
                 {
@@ -100,9 +101,12 @@ class RunRepository:
                     **extra,
                 },
                 sort=[("next_attempt_at", ASCENDING), ("_id", ASCENDING)],
-                return_document=ReturnDocument.AFTER,
+                # For an orphaned run, the document as its dead owner left it.
+                return_document=ReturnDocument.BEFORE if orphaned else ReturnDocument.AFTER,
             )
             if document is not None:
+                if orphaned:
+                    document = await self._record_lost_attempt(document, now=now)
                 if document.get("started_at") is None:
                     await self._runs.update_one(
                         {"_id": document["_id"]}, {"$set": {"started_at": now}}
@@ -110,6 +114,32 @@ class RunRepository:
                     document["started_at"] = now
                 return _from_document(document)
         return None
+
+    async def _record_lost_attempt(self, before: Document, *, now: datetime) -> Document:
+        """Keeps the attempt of the instance that died visible on the run; returns the run as
+        claimed."""
+        lost = {
+            "attempt": before["attempt"],
+            "instance": before.get("instance") or "unknown",
+            "started_at": before.get("attempt_started_at")
+            or before.get("started_at")
+            or before["created_at"],
+            "finished_at": now,
+            "status": RunStatus.FAILED.value,
+            "error": {
+                "type": "LeaseExpired",
+                "message": "its instance stopped renewing the lease (it died, or lost the "
+                "database); the run was taken over",
+                "traceback": None,
+            },
+        }
+        updated = await self._runs.find_one_and_update(
+            {"_id": before["_id"]},
+            {"$push": {"attempts": lost}},
+            return_document=ReturnDocument.AFTER,
+        )
+        assert updated is not None, "a claimed run is not deleted"
+        return updated
 
     async def renew_lease(
         self,

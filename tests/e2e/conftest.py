@@ -1,8 +1,9 @@
-"""The real stack: the worker and its daprd started by the Dapr CLI from the project's dapr.yaml.
+"""The real stack: workers and their daprd started by the Dapr CLI from the project's dapr.yaml.
 
 `make up` (or `make test`) must have started Redis, the MongoDB-wire server, placement and
-scheduler. The run file is the committed dapr.yaml with other ports (so that a `make run` on the
-same machine is left alone) and a database of the test session's own.
+scheduler. Each worker runs from the committed dapr.yaml with other ports (so that a `make run`
+on the same machine is left alone), a database of its own, the test workers of
+`tests/workers.py` loaded through Worker:Modules, and an operator token.
 """
 
 import contextlib
@@ -13,7 +14,7 @@ import signal
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,28 +24,55 @@ import yaml
 from pymongo import AsyncMongoClient
 
 from app.db.mongo import Database
-from tests.support import MONGODB_URI, eventually, unique_database, uri_with_database
+from tests.partner_api import PartnerApi, PartnerState
+from tests.support import MONGODB_URI, unique_database, uri_with_database
 
 ROOT = Path(__file__).resolve().parents[2]
-APP_PORT = 18000
-DAPR_HTTP_PORT = 13500
-DAPR_GRPC_PORT = 15001
-METRICS_PORT = 19190
+OPERATOR_TOKEN = "e2e-operator-token"
 
 
 @dataclass(frozen=True)
+class Ports:
+    app: int
+    http: int
+    grpc: int
+    metrics: int
+
+
+MAIN_PORTS = Ports(app=18000, http=13500, grpc=15001, metrics=19190)
+SPARE_PORTS = Ports(app=18100, http=13600, grpc=15101, metrics=19290)
+
+
+@dataclass
 class RunningWorker:
-    app_url: str
-    sidecar_url: str
+    app_id: str
+    ports: Ports
     database: str
     run_file: Path
     log_file: Path
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def app_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.app}"
+
+    @property
+    def sidecar_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.http}"
+
+    def api(self) -> httpx.AsyncClient:
+        """A client of the operator API, with the operator token."""
+        return httpx.AsyncClient(
+            base_url=self.app_url,
+            headers={"authorization": f"Bearer {OPERATOR_TOKEN}"},
+            timeout=10,
+        )
 
     def app_log_lines(self) -> list[dict[str, Any]]:
-        """The app's JSON log lines, as the CLI printed them (`== APP - worker == {...}`)."""
+        """The app's JSON log lines, as the CLI printed them (`== APP - <id> == {...}`)."""
         lines = []
         for line in self.log_file.read_text(errors="replace").splitlines():
-            _, marker, rest = line.partition("== APP - worker == ")
+            _, marker, rest = line.partition(f"== APP - {self.app_id} == ")
             if marker and rest.startswith("{"):
                 with contextlib.suppress(ValueError):
                     lines.append(json.loads(rest))
@@ -52,6 +80,60 @@ class RunningWorker:
 
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+
+    def start(self) -> None:
+        env = {**os.environ, "DAPR_HOST_IP": "127.0.0.1"}
+        with self.log_file.open("ab") as log:
+            self.process = subprocess.Popen(
+                [dapr_cli(), "run", "-f", str(self.run_file)],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self._wait_until_ready()
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        """Signals the CLI, daprd and the app (one process group), and waits for them."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, sig)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        _wait_port_free(self.ports.app)
+        self.process = None
+
+    def _wait_until_ready(self) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"dapr run exited with {self.process.returncode}:\n{self.log_tail()}")
+            with contextlib.suppress(httpx.TransportError):
+                app_ready = httpx.get(f"{self.app_url}/readyz", timeout=2).status_code == 200
+                # daprd's own health: 204 once it is fully initialised, app channel included.
+                sidecar = httpx.get(f"{self.sidecar_url}/v1.0/healthz", timeout=2).status_code
+                if app_ready and sidecar == 204:
+                    return
+            time.sleep(0.25)
+        pytest.fail(f"{self.app_id} was not ready within 90 s:\n{self.log_tail()}")
+
+
+def _wait_port_free(port: int) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=0.5)
+        except httpx.TransportError:
+            return
+        time.sleep(0.1)
 
 
 def dapr_cli() -> str:
@@ -62,93 +144,81 @@ def dapr_cli() -> str:
     return found
 
 
-def _run_file(tmp: Path, database: str) -> Path:
+def prepare_worker(
+    tmp: Path, *, app_id: str, ports: Ports, database: str, env: dict[str, str]
+) -> RunningWorker:
     spec: dict[str, Any] = yaml.safe_load((ROOT / "dapr.yaml").read_text())
     common = spec["common"]
     common["resourcesPaths"] = [str(ROOT / path) for path in common["resourcesPaths"]]
     common["configFilePath"] = str(ROOT / common["configFilePath"])
     (app,) = spec["apps"]
     command = [str(ROOT / app["command"][0]), *app["command"][1:]]
-    command[command.index("--port") + 1] = str(APP_PORT)
+    command[command.index("--port") + 1] = str(ports.app)
     app.update(
+        appID=app_id,
         appDirPath=str(ROOT),
-        appPort=APP_PORT,
-        daprHTTPPort=DAPR_HTTP_PORT,
-        daprGRPCPort=DAPR_GRPC_PORT,
-        metricsPort=METRICS_PORT,
+        appPort=ports.app,
+        daprHTTPPort=ports.http,
+        daprGRPCPort=ports.grpc,
+        metricsPort=ports.metrics,
         command=command,
         env={
             "ConnectionStrings__Default": uri_with_database(MONGODB_URI, database),
             "Serilog__Format": "json",
+            "Worker__Modules": '["tests.workers"]',
+            "Worker__LeaseSeconds": "3",
+            "Worker__PollIntervalSeconds": "0.2",
+            "Api__OperatorToken": OPERATOR_TOKEN,
+            **env,
         },
     )
-    path = tmp / "dapr.e2e.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return path
-
-
-@pytest.fixture(scope="session")
-def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWorker]:
-    tmp = tmp_path_factory.mktemp("e2e")
-    database = unique_database("aevatar_e2e")
-    run_file = _run_file(tmp, database)
-    log_file = tmp / "dapr-run.log"
-    env = {**os.environ, "DAPR_HOST_IP": "127.0.0.1"}
-    with log_file.open("wb") as log:
-        process = subprocess.Popen(
-            [dapr_cli(), "run", "-f", str(run_file)],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    running = RunningWorker(
-        app_url=f"http://127.0.0.1:{APP_PORT}",
-        sidecar_url=f"http://127.0.0.1:{DAPR_HTTP_PORT}",
+    run_file = tmp / f"dapr.{app_id}.yaml"
+    run_file.write_text(yaml.safe_dump(spec))
+    return RunningWorker(
+        app_id=app_id,
+        ports=ports,
         database=database,
         run_file=run_file,
-        log_file=log_file,
+        log_file=tmp / f"{app_id}.log",
     )
-    try:
-        _wait_until_ready(running, process)
-        yield running
-    finally:
-        _stop(process)
-
-
-def _wait_until_ready(worker: RunningWorker, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"dapr run exited with {process.returncode}:\n{worker.log_tail()}")
-        try:
-            if httpx.get(f"{worker.app_url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.25)
-    pytest.fail(f"the worker was not ready within 90 s:\n{worker.log_tail()}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-    except ProcessLookupError:
-        pass
 
 
 @pytest.fixture(scope="session")
-async def e2e_db(worker: RunningWorker) -> AsyncIterator[Database]:
+def partner() -> Iterator[PartnerApi]:
+    api = PartnerApi(PartnerState(fail_every=4))
+    api.start()
+    yield api
+    api.stop()
+
+
+@pytest.fixture(scope="session")
+def worker(
+    tmp_path_factory: pytest.TempPathFactory, partner: PartnerApi
+) -> Iterator[RunningWorker]:
+    running = prepare_worker(
+        tmp_path_factory.mktemp("e2e"),
+        app_id="worker",
+        ports=MAIN_PORTS,
+        database=unique_database("aevatar_e2e"),
+        env={"DataSync__BaseUrl": partner.url, "DataSync__PageSize": "25"},
+    )
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="session")
+async def mongo() -> AsyncIterator[AsyncMongoClient[dict[str, Any]]]:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(MONGODB_URI, tz_aware=True)
-    yield client[worker.database]
-    await client.drop_database(worker.database)
+    yield client
     await client.close()
 
 
-__all__ = ["RunningWorker", "dapr_cli", "eventually"]
+@pytest.fixture(scope="session")
+async def e2e_db(
+    worker: RunningWorker, mongo: AsyncMongoClient[dict[str, Any]]
+) -> AsyncIterator[Database]:
+    yield mongo[worker.database]
+    await mongo.drop_database(worker.database)

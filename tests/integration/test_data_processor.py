@@ -128,6 +128,10 @@ async def test_a_run_orphaned_by_a_dead_instance_resumes_from_its_checkpoint(
     assert run["status"] == "succeeded", run["error"]
     assert run["attempt"] == 2
     assert run["instance"] != "a-worker-that-died"
+    assert [(a["instance"], a["status"]) for a in run["attempts"]] == [
+        ("a-worker-that-died", "failed"),
+        (run["instance"], "succeeded"),
+    ]
     assert run["progress"] == {"done": 120, "total": 120}
     assert run["result"]["written"] == 120
     await check_summaries(db, expected, run_id)
