@@ -3,6 +3,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from app.core.config import Settings
+from app.main import create_app
 from app.workers.context import JobContext
 from app.workers.registry import RegistrationError, Registry
 
@@ -62,3 +64,58 @@ def test_two_handlers_for_one_topic_are_refused() -> None:
     registry.event_handler(topic="orders", payload=Payload)(first)
     with pytest.raises(RegistrationError, match="topic 'orders' already has a handler"):
         registry.event_handler(topic="orders", payload=Payload)(second)
+
+
+def test_a_bad_cron_expression_is_refused_with_examples() -> None:
+    registry = Registry()
+
+    async def job(ctx: JobContext) -> None:
+        return None
+
+    with pytest.raises(
+        RegistrationError, match=r"worker 'job': '61 \* \* \* \*' is not a schedule"
+    ):
+        registry.scheduled(cron="61 * * * *")(job)
+
+
+def test_nonsense_limits_are_refused() -> None:
+    registry = Registry()
+
+    async def on_item(item: Payload, ctx: JobContext) -> None:
+        return None
+
+    with pytest.raises(RegistrationError, match="concurrency must be at least 1"):
+        registry.queue_processor(topic="q", payload=Payload, concurrency=0)(on_item)
+    with pytest.raises(RegistrationError, match="max_attempts must be at least 1"):
+        registry.event_handler(topic="e", payload=Payload, max_attempts=0)(on_item)
+
+
+def test_the_app_refuses_a_binding_named_after_one_of_its_routes() -> None:
+    registry = Registry()
+
+    async def job(ctx: JobContext) -> None:
+        return None
+
+    registry.scheduled(cron="@every 1m", binding="api")(job)
+    with pytest.raises(RegistrationError, match="clashes with a route"):
+        create_app(Settings(), registry)
+
+
+def test_every_kind_shows_its_trigger() -> None:
+    registry = Registry()
+
+    async def handler(ctx: JobContext) -> None:
+        return None
+
+    async def on_item(item: Payload, ctx: JobContext) -> None:
+        return None
+
+    registry.data_processor(chunk_size=10, name="d")(handler)
+    registry.integration(cron="@every 5m", name="i")(handler)
+    registry.queue_processor(topic="jobs", payload=Payload, name="q")(on_item)
+
+    assert {w.name: (w.kind, w.trigger) for w in registry} == {
+        "d": ("data", None),
+        "i": ("integration", "@every 5m"),
+        "q": ("queue", "jobs"),
+    }
