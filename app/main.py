@@ -8,9 +8,12 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import httpx
+from dapr.ext.fastapi import DaprActor
 from fastapi import FastAPI
 from loguru import logger
 
+from app.actors.client import ActorClient
+from app.actors.hosting import configure_actor_runtime, register_actors
 from app.api.errors import install_error_handlers
 from app.api.routes import dapr, dead_letters, health, jobs, runs, schedules
 from app.api.state import AppState
@@ -20,8 +23,10 @@ from app.core.telemetry import create_tracer_provider, instrument
 from app.dapr.sidecar import Sidecar
 from app.db.mongo import create_client, database_of
 from app.dispatch.context_factory import ContextFactory
-from app.dispatch.dispatcher import Dispatcher, EngineSettings
+from app.dispatch.dispatcher import Dispatcher
+from app.dispatch.executor import RunExecutor
 from app.dispatch.poller import RunPoller
+from app.dispatch.settings import EngineSettings
 from app.integrations.http import ResilientHttp
 from app.repositories.runs import RunRepository
 from app.repositories.schedules import ScheduleRepository
@@ -61,19 +66,31 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
             outbound = await stack.enter_async_context(
                 httpx.AsyncClient(timeout=settings.data_sync.timeout_seconds)
             )
+            actors = ActorClient(await stack.enter_async_context(sidecar.client(timeout=60)))
             db = database_of(mongo)
             run_repository = RunRepository(db)
             await run_repository.ensure_indexes()
-            dispatcher = Dispatcher(
+            executor = RunExecutor(
                 registry=registry,
                 runs=run_repository,
                 contexts=ContextFactory(
                     db=db, settings=settings, http=ResilientHttp(outbound), instance=instance
                 ),
+                actors=actors,
                 instance=instance,
                 engine=engine,
                 tracer=tracer_provider.get_tracer("aevatar-worker"),
             )
+            dispatcher = Dispatcher(
+                registry=registry,
+                runs=run_repository,
+                executor=executor,
+                actors=actors,
+                instance=instance,
+                engine=engine,
+            )
+            if settings.dapr.host_actors:
+                await register_actors(dapr_actor, run_here=dispatcher.run_here)
             poller = RunPoller(
                 dispatcher=dispatcher,
                 runs=run_repository,
@@ -100,7 +117,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
             finally:
                 poller.stop()
                 await polling
-                await dispatcher.drain()
+                await executor.drain()
                 logger.bind(instance=instance).info("worker stopped")
 
     app = FastAPI(
@@ -110,8 +127,11 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    # Ours first: DaprActor adds a GET /healthz of its own, and the first route registered wins.
+    app.include_router(health.router)
+    configure_actor_runtime(settings)
+    dapr_actor = DaprActor(app, router_tags=["dapr"])
     for router in (
-        health.router,
         dapr.router,
         jobs.router,
         runs.router,

@@ -5,7 +5,15 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field, model_validator
 
-from app.models.runs import Attempt, JobRun, Progress, RunError, RunStatus, WorkerKind
+from app.models.runs import (
+    Attempt,
+    JobRun,
+    Progress,
+    Refusal,
+    RunError,
+    RunStatus,
+    WorkerKind,
+)
 from app.workers.registry import Worker
 from app.workers.schedule import InvalidSchedule, Schedule
 
@@ -39,6 +47,8 @@ class RunOut(BaseModel):
     cancel_requested: bool
     requeued_as: str | None
     attempts: list[Attempt]
+    sequence_key: str | None
+    refusals: list[Refusal] = Field(description="second runs for the same occurrence, refused")
 
     @classmethod
     def of(cls, run: JobRun) -> "RunOut":
@@ -56,6 +66,7 @@ class JobOut(BaseModel):
     binding: str | None
     concurrency: int | None
     chunk_size: int | None
+    ordered_by: str | None
 
     @classmethod
     def of(cls, worker: Worker, last_run: JobRun | None) -> "JobOut":
@@ -69,6 +80,7 @@ class JobOut(BaseModel):
             binding=worker.binding,
             concurrency=worker.concurrency,
             chunk_size=worker.chunk_size,
+            ordered_by=worker.ordered_by,
         )
 
 

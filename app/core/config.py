@@ -45,6 +45,9 @@ class DaprSection(_Section):
     pubsub_name: str = Field("pubsub", alias="PubSubName")
     api_token: str | None = Field(None, alias="ApiToken")
     app_api_token: str | None = Field(None, alias="AppApiToken")
+    host_actors: bool = Field(True, alias="HostActors")
+    """Host the actor types here (start-up then waits for the sidecar). Off only for tests of
+    the app without a sidecar: then every actor call fails over to MongoDB's guards."""
 
 
 class WorkerSection(_Section):

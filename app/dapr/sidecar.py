@@ -10,10 +10,17 @@ from app.core.config import Settings
 
 class Sidecar:
     def __init__(self, settings: Settings, *, timeout: float = 5.0) -> None:
-        headers = {"dapr-api-token": settings.dapr.api_token} if settings.dapr.api_token else {}
+        self._settings = settings
         self._pubsub = settings.dapr.pubsub_name
-        self._http = httpx.AsyncClient(
-            base_url=settings.sidecar_http_url, headers=headers, timeout=timeout
+        self._http = self.client(timeout=timeout)
+
+    def client(self, *, timeout: float) -> httpx.AsyncClient:
+        """An HTTP client of the sidecar's API, with the API token when one is set."""
+        token = self._settings.dapr.api_token
+        return httpx.AsyncClient(
+            base_url=self._settings.sidecar_http_url,
+            headers={"dapr-api-token": token} if token else {},
+            timeout=timeout,
         )
 
     async def __aenter__(self) -> Self:

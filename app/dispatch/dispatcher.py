@@ -1,48 +1,41 @@
-"""The dispatcher: every trigger becomes a run document, and every run is executed here.
+"""The dispatcher: every trigger becomes a run document, before anything else happens.
 
-Submitting records the run before anything else happens, so that from then on MongoDB holds it:
-an event is acknowledged to Dapr only once its run is stored. Execution is an asyncio task per
-attempt, under a lease that is renewed while the handler works. A failed attempt is retried with
-backoff and jitter up to the job's maximum, then the run is dead. Retries and runs whose
-instance died are picked up by the poller (`RunPoller`), on whichever instance claims them first.
+From then on MongoDB holds the run: an event is acknowledged to Dapr only once its run is
+stored. Across instances, the actors decide first (one claim per cron tick, one run at a time
+per key); MongoDB's unique index on the occurrence stays the second line of defence, and a run
+notes each second run it refused, and why. Execution is the executor's.
 """
 
 import asyncio
-import contextlib
-import time
-import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from loguru import logger
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
 from pydantic import ValidationError
 
+from app.actors.client import ActorClient, ActorUnavailable
 from app.core.clock import utc_now
 from app.dapr.cloudevents import CloudEvent
 from app.dapr.outcomes import DeliveryOutcome
-from app.dispatch.context_factory import ContextFactory
 from app.dispatch.errors import PayloadInvalid, RunNotActionable, UnknownJob
-from app.models.runs import Attempt, JobRun, Progress, RunError, RunStatus, RunTrigger
+from app.dispatch.executor import RunExecutor
+from app.dispatch.settings import EngineSettings
+from app.models.runs import JobRun, Refusal, RunError, RunStatus, RunTrigger
 from app.repositories.runs import RunRepository, UnknownRun
-from app.workers.errors import GiveUp, LeaseLost, RetryLater, RunCancelled
 from app.workers.registry import Registry, Worker
 
-
-@dataclass(frozen=True)
-class EngineSettings:
-    lease_seconds: float = 15.0
-    poll_interval_seconds: float = 0.5
-    max_in_flight: int = 32
-    shutdown_grace_seconds: float = 10.0
+# How long an event's delivery may wait for its key's earlier runs (the actor's queue).
+SEQUENCE_TIMEOUT_SECONDS = 55.0
 
 
 @dataclass(frozen=True)
 class Submission:
-    run: JobRun
+    run: JobRun | None  # None: another instance claimed this occurrence
     created: bool  # False: this occurrence had a run already (a redelivery, a second tick)
+    claimed_by: str | None = None
 
 
 class Dispatcher:
@@ -51,32 +44,26 @@ class Dispatcher:
         *,
         registry: Registry,
         runs: RunRepository,
-        contexts: ContextFactory,
+        executor: RunExecutor,
+        actors: ActorClient,
         instance: str,
         engine: EngineSettings,
-        tracer: trace.Tracer,
     ) -> None:
         self._registry = registry
         self._runs = runs
-        self._contexts = contexts
+        self._executor = executor
+        self._actors = actors
         self._instance = instance
         self._engine = engine
-        self._tracer = tracer
-        self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._cancelled_by_operator: set[str] = set()
-        self._limits = {w.name: asyncio.Semaphore(w.concurrency) for w in registry if w.concurrency}
+        self._sequencing: set[str] = set()  # runs handed to their key's actor, not back yet
 
     @property
     def instance(self) -> str:
         return self._instance
 
     @property
-    def in_flight(self) -> int:
-        return len(self._tasks)
-
-    @property
-    def has_capacity(self) -> bool:
-        return len(self._tasks) < self._engine.max_in_flight
+    def executor(self) -> RunExecutor:
+        return self._executor
 
     def worker(self, name: str) -> Worker:
         worker = self._registry.get(name)
@@ -101,17 +88,43 @@ class Dispatcher:
         except PayloadInvalid as invalid:
             await self._record_invalid(worker, trigger, event.data, invalid, event.id)
             return DeliveryOutcome.DROP
-        if submission.created and submission.run.status is RunStatus.RUNNING:
+        run = submission.run
+        if not submission.created or run is None:
+            return DeliveryOutcome.SUCCESS
+        if run.sequence_key is not None:
+            await self._run_in_sequence(run)
+        elif run.status is RunStatus.RUNNING:
             # The first attempt runs while Dapr waits, which paces deliveries to the worker's
             # speed; shielded, so that a dropped connection does not abandon it halfway.
-            await asyncio.shield(self._spawn(submission.run))
+            await asyncio.shield(self._executor.start(run))
         return DeliveryOutcome.SUCCESS
 
     async def fire_tick(self, worker: Worker, fired_at: datetime) -> Submission:
-        """One firing of a cron binding: one run per (job, tick), however often it arrives."""
+        """One firing of a cron binding. Every instance's binding fires; the job's
+        TickCoordinator actor grants the tick to one of them."""
         tick = worker.schedule.tick_of(fired_at) if worker.schedule else fired_at
+        coordination = "the tick coordinator granted it"
+        try:
+            granted, holder = await self._actors.claim_tick(
+                job=worker.name, tick=tick, instance=self._instance
+            )
+        except ActorUnavailable as exc:
+            coordination = f"the tick coordinator was unavailable ({exc})"
+            logger.bind(job=worker.name, tick=tick.isoformat(), error=str(exc)).warning(
+                "tick coordinator unavailable: the unique index decides"
+            )
+        else:
+            if not granted:
+                logger.bind(job=worker.name, tick=tick.isoformat(), holder=holder).debug(
+                    "tick claimed by another instance"
+                )
+                return Submission(run=None, created=False, claimed_by=holder)
         return await self.submit(
-            worker, RunTrigger(type="cron", tick=tick), None, dedupe_key=f"cron:{tick.isoformat()}"
+            worker,
+            RunTrigger(type="cron", tick=tick),
+            None,
+            dedupe_key=f"cron:{tick.isoformat()}",
+            refusal_reason=f"a second run for this tick, though {coordination}",
         )
 
     async def fire_schedule(self, worker: Worker, schedule: str, payload: Any) -> Submission:
@@ -128,12 +141,16 @@ class Dispatcher:
         *,
         dedupe_key: str | None = None,
         start: bool = True,
+        refusal_reason: str = "the same occurrence was delivered again",
     ) -> Submission:
-        """Validates the payload and stores a new run, claimed by this instance when it has room
-        (and then started, unless `start` is False), queued for the poller otherwise."""
+        """Validates the payload and stores a new run: claimed by this instance when it has
+        room (and started, unless `start` is False), queued for the poller otherwise."""
         payload = self._validated(worker, payload)
+        sequence_key = (
+            str(payload.get(worker.ordered_by)) if worker.ordered_by and payload else None
+        )
         now = utc_now()
-        claim = self.has_capacity
+        claim = self._executor.has_capacity and sequence_key is None
         run = JobRun(
             id=self._runs.new_id(),
             job=worker.name,
@@ -147,37 +164,103 @@ class Dispatcher:
             trace_id=_current_trace_id(),
             payload=payload,
             next_attempt_at=None if claim else now,
+            sequence_key=sequence_key,
         )
-        lease = self._lease_until(now) if claim else None
+        lease = now + timedelta(seconds=self._engine.lease_seconds) if claim else None
         if not await self._runs.insert(run, dedupe_key=dedupe_key, lease_until=lease):
-            existing = await self._runs.find_by_dedupe_key(
-                job=worker.name, dedupe_key=dedupe_key or ""
-            )
-            assert existing is not None, "a duplicate key names an existing run"
-            logger.bind(job=worker.name, run_id=existing.id, dedupe_key=dedupe_key).info(
-                "occurrence already has a run; not running it again"
-            )
-            return Submission(existing, created=False)
+            return await self._refused(worker, dedupe_key or "", refusal_reason)
         if claim and start:
-            self._spawn(run)
+            self._executor.start(run)
         return Submission(run, created=True)
+
+    async def _refused(self, worker: Worker, dedupe_key: str, reason: str) -> Submission:
+        existing = await self._runs.find_by_dedupe_key(job=worker.name, dedupe_key=dedupe_key)
+        assert existing is not None, "a duplicate key names an existing run"
+        await self._runs.note_refusal(
+            job=worker.name,
+            dedupe_key=dedupe_key,
+            refusal=Refusal(instance=self._instance, at=utc_now(), reason=reason),
+        )
+        logger.bind(job=worker.name, run_id=existing.id, dedupe_key=dedupe_key).info(
+            "occurrence already has a run; not running it again"
+        )
+        return Submission(existing, created=False)
+
+    # -- key sequences -----------------------------------------------------------------------
+
+    async def _run_in_sequence(self, run: JobRun) -> None:
+        """Hands the run to its key's actor, which executes it on the instance hosting it, after
+        the key's earlier runs. Without the actor, it runs here (and the history says so)."""
+        assert run.sequence_key is not None
+        try:
+            await self._actors.run_in_sequence(
+                job=run.job,
+                key=run.sequence_key,
+                run_id=run.id,
+                wait_seconds=SEQUENCE_TIMEOUT_SECONDS,
+            )
+        except ActorUnavailable as exc:
+            logger.bind(job=run.job, run_id=run.id, error=str(exc)).warning(
+                "key sequencer unavailable: running here, out of sequence"
+            )
+            await self._runs.note_refusal(
+                job=run.job,
+                dedupe_key=f"event:{run.trigger.event_id}",
+                refusal=Refusal(
+                    instance=self._instance,
+                    at=utc_now(),
+                    reason=f"ran outside its key's sequence: the key actor failed ({exc})",
+                ),
+            )
+            await self.run_here(run.id)
+
+    async def run_here(self, run_id: str) -> str:
+        """Claims one due run for this instance and executes it to the end of the attempt;
+        returns its status then. The KeySequencer actor calls this within its turn."""
+        now = utc_now()
+        run = await self._runs.claim_due(
+            instance=self._instance,
+            now=now,
+            lease_until=now + timedelta(seconds=self._engine.lease_seconds),
+            jobs=[w.name for w in self._registry],
+            run_id=run_id,
+        )
+        if run is not None:
+            await asyncio.shield(self._executor.start(run))
+        current = await self._runs.get(run_id)
+        return current.status.value if current else "unknown"
+
+    async def resume_sequences(self, *, limit: int) -> int:
+        """Hands the due runs of key sequences (retries, orphans) to their actors."""
+        due = await self._runs.due_in_sequence(
+            now=utc_now(), jobs=[w.name for w in self._registry], limit=limit
+        )
+        handed = 0
+        for run in due:
+            if run.id in self._sequencing:
+                continue
+            self._sequencing.add(run.id)
+            task = asyncio.create_task(self._run_in_sequence(run), name=f"sequence-{run.id}")
+            task.add_done_callback(self._sequence_done(run.id))
+            handed += 1
+        return handed
+
+    def _sequence_done(self, run_id: str) -> "Callable[[asyncio.Task[None]], None]":
+        def done(_: "asyncio.Task[None]") -> None:
+            self._sequencing.discard(run_id)
+
+        return done
 
     # -- operator actions --------------------------------------------------------------------
 
     async def cancel(self, run_id: str) -> JobRun:
-        now = utc_now()
-        run = await self._runs.cancel_waiting(run_id=run_id, now=now)
+        run = await self._runs.cancel_waiting(run_id=run_id, now=utc_now())
         if run is not None:
             return run
         run = await self._runs.request_cancel(run_id=run_id)
         if run is None:
-            current = await self._get(run_id)
-            raise RunNotActionable(current, "cancel", "it has finished")
-        task = self._tasks.get(run_id)
-        if task is not None and run.kind != "data":
-            # Data processors stop at their next chunk boundary; others are interrupted here.
-            self._cancelled_by_operator.add(run_id)
-            task.cancel()
+            raise RunNotActionable(await self._get(run_id), "cancel", "it has finished")
+        self._executor.interrupt(run)
         return run
 
     async def retry(self, run_id: str) -> JobRun:
@@ -190,10 +273,10 @@ class Dispatcher:
             run = await self._get(run_id)
         if not run.status.finished:
             raise RunNotActionable(run, "retry", f"it is {run.status.value}")
-        worker = self.worker(run.job)
         submission = await self.submit(
-            worker, RunTrigger(type="manual", retry_of=run.id), run.payload
+            self.worker(run.job), RunTrigger(type="manual", retry_of=run.id), run.payload
         )
+        assert submission.run is not None
         return submission.run
 
     async def requeue(self, run_id: str) -> JobRun:
@@ -217,182 +300,12 @@ class Dispatcher:
             trace_id=_current_trace_id(),
             payload=run.payload,
             next_attempt_at=now,
+            sequence_key=run.sequence_key,
         )
         await self._runs.insert(requeued)
         return requeued
 
-    # -- execution ---------------------------------------------------------------------------
-
-    def _spawn(self, run: JobRun) -> asyncio.Task[None]:
-        task = asyncio.create_task(self._execute(run), name=f"run-{run.job}-{run.id}")
-        self._tasks[run.id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(run.id, None))
-        return task
-
-    def start_claimed(self, run: JobRun) -> None:
-        """Starts a run the poller claimed for this instance."""
-        self._spawn(run)
-
-    async def _execute(self, run: JobRun) -> None:
-        worker = self._registry.get(run.job)
-        log = logger.bind(job=run.job, run_id=run.id, attempt=run.attempt, kind=run.kind)
-        if worker is None:
-            await self._finish(
-                run,
-                RunStatus.DEAD,
-                started_at=utc_now(),
-                clock=0.0,
-                log=log,
-                error=RunError(
-                    type="UnknownJob", message=f"no worker named {run.job!r} is registered here"
-                ),
-            )
-            return
-        limit = self._limits.get(worker.name) or contextlib.nullcontext()
-        async with limit:
-            await self._attempt(worker, run, log)
-
-    async def _attempt(self, worker: Worker, run: JobRun, log: Any) -> None:
-        started_at = utc_now()
-        lease = _Lease(self, run)
-        context = self._contexts.build(worker, run, log=log, control=lease)
-        keeper = asyncio.create_task(lease.keep(asyncio.current_task()))
-        clock = time.perf_counter()
-        with self._tracer.start_as_current_span(
-            f"run {worker.name}",
-            kind=SpanKind.CONSUMER,
-            attributes={"job": worker.name, "run.id": run.id, "run.attempt": run.attempt},
-        ) as span:
-            try:
-                payload = _payload_for(worker, run.payload)
-                call = (
-                    worker.handler(payload, context)
-                    if worker.payload_model
-                    else worker.handler(context)
-                )
-                result = await call
-            except RunCancelled as exc:
-                await self._finish(
-                    run,
-                    RunStatus.CANCELLED,
-                    started_at=started_at,
-                    clock=clock,
-                    log=log,
-                    error=_error(exc, tb=False),
-                )
-            except LeaseLost:
-                log.warning("lease lost: another instance has taken this run over; stopping")
-            except asyncio.CancelledError:
-                if run.id in self._cancelled_by_operator:
-                    self._cancelled_by_operator.discard(run.id)
-                    await self._finish(
-                        run,
-                        RunStatus.CANCELLED,
-                        started_at=started_at,
-                        clock=clock,
-                        log=log,
-                        error=RunError(type="Cancelled", message="cancelled by an operator"),
-                    )
-                elif lease.lost:
-                    log.warning("lease lost: another instance has taken this run over; stopped")
-                else:
-                    # Shutting down: hand the run back so that an instance takes it over.
-                    with contextlib.suppress(Exception):
-                        await self._runs.release(
-                            run_id=run.id, instance=self._instance, now=utc_now()
-                        )
-                    log.info("shutting down: run handed back to the queue")
-                    raise
-            except Exception as exc:
-                span.record_exception(exc)
-                span.set_status(Status(StatusCode.ERROR))
-                await self._fail(worker, run, exc, started_at=started_at, clock=clock, log=log)
-            else:
-                await self._finish(
-                    run,
-                    RunStatus.SUCCEEDED,
-                    started_at=started_at,
-                    clock=clock,
-                    log=log,
-                    result=result,
-                )
-            finally:
-                keeper.cancel()
-
-    async def _fail(
-        self,
-        worker: Worker,
-        run: JobRun,
-        exc: Exception,
-        *,
-        started_at: datetime,
-        clock: float,
-        log: Any,
-    ) -> None:
-        error = _error(exc)
-        gives_up = isinstance(exc, GiveUp) or worker.retry.gives_up_after(run.attempt)
-        if gives_up:
-            log.bind(error=error.message).error("run failed for good: now in the dead set")
-            await self._finish(
-                run, RunStatus.DEAD, started_at=started_at, clock=clock, log=log, error=error
-            )
-            return
-        delay = (
-            exc.defer_seconds
-            if isinstance(exc, RetryLater) and exc.defer_seconds is not None
-            else worker.retry.delay_after(run.attempt)
-        )
-        next_at = utc_now() + timedelta(seconds=delay)
-        log.bind(error=error.message, retry_in_s=round(delay, 2)).warning(
-            "attempt failed; will retry"
-        )
-        await self._finish(
-            run,
-            RunStatus.FAILED,
-            started_at=started_at,
-            clock=clock,
-            log=log,
-            error=error,
-            next_attempt_at=next_at,
-        )
-
-    async def _finish(
-        self,
-        run: JobRun,
-        status: RunStatus,
-        *,
-        started_at: datetime,
-        clock: float,
-        log: Any,
-        result: dict[str, Any] | None = None,
-        error: RunError | None = None,
-        next_attempt_at: datetime | None = None,
-    ) -> None:
-        now = utc_now()
-        duration_ms = (time.perf_counter() - clock) * 1000 if clock else 0.0
-        attempt = Attempt(
-            attempt=run.attempt,
-            instance=self._instance,
-            started_at=started_at,
-            finished_at=now,
-            status=status,
-            error=error,
-        )
-        recorded = await self._runs.finish_attempt(
-            run_id=run.id,
-            instance=self._instance,
-            status=status,
-            attempt=attempt,
-            finished_at=None if status is RunStatus.FAILED else now,
-            duration_ms=duration_ms,
-            result=result,
-            error=error,
-            next_attempt_at=next_attempt_at,
-        )
-        if not recorded:
-            log.warning("run was taken over by another instance; its outcome here is discarded")
-            return
-        log.bind(status=status.value, duration_ms=round(duration_ms, 1)).info("run finished")
+    # -- helpers -----------------------------------------------------------------------------
 
     async def _record_invalid(
         self,
@@ -425,100 +338,21 @@ class Dispatcher:
             "invalid payload: dropped, and recorded as a dead run"
         )
 
-    # -- leases and shutdown ---------------------------------------------------------------
-
-    def _lease_until(self, now: datetime) -> datetime:
-        return now + timedelta(seconds=self._engine.lease_seconds)
-
-    async def renew(
-        self, run: JobRun, progress: Progress | None, checkpoint: Any, *, save_checkpoint: bool
-    ) -> bool | None:
-        return await self._runs.renew_lease(
-            run_id=run.id,
-            instance=self._instance,
-            lease_until=self._lease_until(utc_now()),
-            progress=progress,
-            checkpoint=checkpoint,
-            save_checkpoint=save_checkpoint,
-        )
-
-    @property
-    def lease_renewal_interval(self) -> float:
-        return self._engine.lease_seconds / 3
-
-    async def drain(self) -> None:
-        """Graceful shutdown: let in-flight runs finish within the grace period, then hand the
-        rest back to the queue for another instance (or this one, restarted)."""
-        if not self._tasks:
-            return
-        pending = set(self._tasks.values())
-        logger.bind(in_flight=len(pending)).info("draining in-flight runs")
-        _, still_running = await asyncio.wait(pending, timeout=self._engine.shutdown_grace_seconds)
-        for task in still_running:
-            task.cancel()
-        await asyncio.gather(*still_running, return_exceptions=True)
-
     def _validated(self, worker: Worker, payload: Any) -> Any:
         if worker.payload_model is None:
             return payload
         try:
             # No payload (a cron tick, a bare trigger) is the model's defaults.
             valid = worker.payload_model.model_validate({} if payload is None else payload)
-            return valid.model_dump(mode="json")
         except ValidationError as exc:
             raise PayloadInvalid(worker.name, exc) from exc
+        return valid.model_dump(mode="json")
 
     async def _get(self, run_id: str) -> JobRun:
         run = await self._runs.get(run_id)
         if run is None:
             raise UnknownRun(run_id)
         return run
-
-
-class _Lease:
-    """Keeps a run's lease alive while its handler works, and carries its progress writes."""
-
-    def __init__(self, dispatcher: Dispatcher, run: JobRun) -> None:
-        self._dispatcher = dispatcher
-        self._run = run
-        self.lost = False
-
-    async def save(self, progress: Progress, checkpoint: Any, *, save_checkpoint: bool) -> bool:
-        cancel = await self._dispatcher.renew(
-            self._run, progress, checkpoint, save_checkpoint=save_checkpoint
-        )
-        if cancel is None:
-            self.lost = True
-            raise LeaseLost(self._run.id)
-        return cancel
-
-    async def keep(self, worker_task: "asyncio.Task[Any] | None") -> None:
-        while True:
-            await asyncio.sleep(self._dispatcher.lease_renewal_interval)
-            try:
-                owned = await self._dispatcher.renew(self._run, None, None, save_checkpoint=False)
-            except Exception as exc:  # the database is away: keep trying while the lease lasts
-                logger.bind(run_id=self._run.id, error=repr(exc)).warning("lease renewal failed")
-                continue
-            if owned is None:
-                self.lost = True
-                if worker_task is not None:
-                    worker_task.cancel()
-                return
-
-
-def _payload_for(worker: Worker, payload: Any) -> Any:
-    if worker.payload_model is None:
-        return None
-    return worker.payload_model.model_validate({} if payload is None else payload)
-
-
-def _error(exc: BaseException, *, tb: bool = True) -> RunError:
-    return RunError(
-        type=type(exc).__name__,
-        message=str(exc) or type(exc).__name__,
-        traceback="".join(traceback.format_exception(exc)) if tb else None,
-    )
 
 
 def _current_trace_id() -> str | None:

@@ -8,7 +8,8 @@ from datetime import timedelta
 from loguru import logger
 
 from app.core.clock import utc_now
-from app.dispatch.dispatcher import Dispatcher, EngineSettings
+from app.dispatch.dispatcher import Dispatcher
+from app.dispatch.settings import EngineSettings
 from app.repositories.runs import RunRepository
 
 
@@ -47,7 +48,9 @@ class RunPoller:
             self._wake.clear()
 
     async def _claim_while_room(self) -> None:
-        while self._dispatcher.has_capacity and not self._stop.is_set():
+        await self._dispatcher.resume_sequences(limit=self._engine.max_in_flight)
+        executor = self._dispatcher.executor
+        while executor.has_capacity and not self._stop.is_set():
             now = utc_now()
             run = await self._runs.claim_due(
                 instance=self._dispatcher.instance,
@@ -58,4 +61,4 @@ class RunPoller:
             if run is None:
                 return
             logger.bind(job=run.job, run_id=run.id, attempt=run.attempt).info("claimed run")
-            self._dispatcher.start_claimed(run)
+            executor.start(run)

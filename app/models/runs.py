@@ -59,6 +59,14 @@ class Attempt(BaseModel):
     error: RunError | None = None
 
 
+class Refusal(BaseModel):
+    """A second run for the same occurrence, refused, and why."""
+
+    instance: str
+    at: datetime
+    reason: str
+
+
 class JobRun(BaseModel):
     id: str
     job: str
@@ -82,3 +90,5 @@ class JobRun(BaseModel):
     cancel_requested: bool = False
     requeued_as: str | None = None
     checkpoint: Any = None
+    sequence_key: str | None = None
+    refusals: list[Refusal] = []

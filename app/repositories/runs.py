@@ -15,7 +15,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from app.db.mongo import Database, Document
-from app.models.runs import Attempt, JobRun, Progress, RunError, RunStatus
+from app.models.runs import Attempt, JobRun, Progress, Refusal, RunError, RunStatus
 
 COLLECTION = "job_runs"
 FINISHED = [RunStatus.SUCCEEDED.value, RunStatus.DEAD.value, RunStatus.CANCELLED.value]
@@ -31,6 +31,7 @@ INDEXES = [
     IndexModel([("job", ASCENDING), ("_id", DESCENDING)], name="job_newest_first"),
     IndexModel([("status", ASCENDING), ("_id", DESCENDING)], name="status_newest_first"),
     IndexModel([("finished_at", ASCENDING)], name="finished_at"),
+    IndexModel([("sequence_key", ASCENDING), ("status", ASCENDING)], name="key_sequences"),
 ]
 
 
@@ -69,9 +70,23 @@ class RunRepository:
     # -- claiming and leases -----------------------------------------------------------------
 
     async def claim_due(
-        self, *, instance: str, now: datetime, lease_until: datetime, jobs: Sequence[str]
+        self,
+        *,
+        instance: str,
+        now: datetime,
+        lease_until: datetime,
+        jobs: Sequence[str],
+        run_id: str | None = None,
     ) -> JobRun | None:
-        """Takes one run that is waiting for an attempt, or whose owner's lease ran out."""
+        """Takes one run that is waiting for an attempt, or whose owner's lease ran out.
+
+        Without `run_id`, runs that belong to a key sequence are left out: their key's actor
+        takes them (`claim_due(run_id=...)` on the instance that hosts it)."""
+        scope: Document = {"job": {"$in": list(jobs)}}
+        if run_id is not None:
+            scope["_id"] = _oid(run_id)
+        else:
+            scope["sequence_key"] = None
         claims: list[tuple[Document, Document]] = [
             # a first attempt that was queued
             ({"status": RunStatus.PENDING.value, "next_attempt_at": {"$lte": now}}, {}),
@@ -89,7 +104,7 @@ class RunRepository:
         for query, extra in claims:
             orphaned = query["status"] == RunStatus.RUNNING.value
             document = await self._runs.find_one_and_update(
-                {**query, "job": {"$in": list(jobs)}},
+                {**query, **scope},
                 {
                     "$set": {
                         "status": RunStatus.RUNNING.value,
@@ -140,6 +155,40 @@ class RunRepository:
         )
         assert updated is not None, "a claimed run is not deleted"
         return updated
+
+    async def due_in_sequence(
+        self, *, now: datetime, jobs: Sequence[str], limit: int
+    ) -> list[JobRun]:
+        """Runs of key sequences that wait for an attempt (or were orphaned), oldest first."""
+        cursor = self._runs.find(
+            {
+                "job": {"$in": list(jobs)},
+                "sequence_key": {"$ne": None},
+                "$or": [
+                    {
+                        "status": {"$in": [RunStatus.PENDING.value, RunStatus.FAILED.value]},
+                        "next_attempt_at": {"$lte": now},
+                    },
+                    {"status": RunStatus.RUNNING.value, "lease_until": {"$lt": now}},
+                ],
+            }
+        ).sort("_id", ASCENDING)
+        return [_from_document(document) async for document in cursor.limit(limit)]
+
+    async def note_refusal(self, *, job: str, dedupe_key: str, refusal: Refusal) -> None:
+        """Records on the run of an occurrence that a second run for it was refused, and why."""
+        await self._runs.update_one(
+            {"dedupe_key": f"{job}|{dedupe_key}"}, {"$push": {"refusals": refusal.model_dump()}}
+        )
+
+    async def hand_over(
+        self, *, run_id: str, instance: str, holder: str, lease_until: datetime
+    ) -> bool:
+        """Gives a run this instance claimed back to the instance the lease actor says holds it."""
+        outcome = await self._runs.update_one(
+            _owned(run_id, instance), {"$set": {"instance": holder, "lease_until": lease_until}}
+        )
+        return outcome.modified_count == 1
 
     async def renew_lease(
         self,

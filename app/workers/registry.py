@@ -38,6 +38,7 @@ class Worker:
     schedule: Schedule | None = None
     concurrency: int | None = None
     chunk_size: int | None = None
+    ordered_by: str | None = None
     description: str = ""
 
     @property
@@ -91,6 +92,13 @@ class Registry:
             raise RegistrationError(f"{where}: concurrency must be at least 1")
         if worker.chunk_size is not None and worker.chunk_size < 1:
             raise RegistrationError(f"{where}: chunk_size must be at least 1")
+        if worker.ordered_by is not None and (
+            worker.payload_model is None
+            or worker.ordered_by not in worker.payload_model.model_fields
+        ):
+            raise RegistrationError(
+                f"{where}: ordered_by={worker.ordered_by!r} must name a field of its payload model"
+            )
         self._workers[worker.name] = worker
 
     def _register(self, **spec: Any) -> Callable[[Handler], Handler]:
@@ -149,16 +157,20 @@ class Registry:
         topic: str,
         payload: type[BaseModel],
         pubsub: str = "pubsub",
+        ordered_by: str | None = None,
         name: str | None = None,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         retry_base_seconds: float = 1.0,
     ) -> Callable[[Handler], Handler]:
         """A handler of the CloudEvents on `topic`; each event's data is validated as `payload`.
-        A redelivered event (same CloudEvent id) is not applied twice."""
+        A redelivered event (same CloudEvent id) is not applied twice. With `ordered_by` (a
+        payload field), the events of one value of that field run one at a time across all
+        instances."""
         return self._register(
             kind="event",
             topic=topic,
             pubsub=pubsub,
+            ordered_by=ordered_by,
             payload_model=payload,
             name=name,
             max_attempts=max_attempts,

@@ -28,7 +28,7 @@ def database_name() -> str:
 def settings(database_name: str) -> Settings:
     return Settings(
         ConnectionStrings={"Default": uri_with_database(MONGODB_URI, database_name)},
-        Dapr={"HttpPort": NO_SIDECAR_PORT},
+        Dapr={"HttpPort": NO_SIDECAR_PORT, "HostActors": False},
         Worker={"Modules": ["tests.workers"], "PollIntervalSeconds": 0.05, "LeaseSeconds": 2},
     )
 

@@ -10,13 +10,14 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from loguru import logger
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from app.api.deps import State, require_dapr_token
 from app.api.state import AppState
 from app.core.clock import utc_now
 from app.dapr.cloudevents import CloudEvent
 from app.dapr.outcomes import DeliveryOutcome
+from app.dispatch.dispatcher import Submission
 from app.dispatch.errors import PayloadInvalid
 from app.workers.registry import Registry
 
@@ -28,8 +29,9 @@ class Delivery(BaseModel):
 
 
 class Recorded(BaseModel):
-    run_id: str
+    run_id: str | None = Field(description="null when another instance claimed the occurrence")
     created: bool
+    claimed_by: str | None = None
 
 
 @router.get("/dapr/subscribe")
@@ -84,7 +86,7 @@ async def fire_scheduled_job(name: str, request: Request, state: State) -> Recor
     except PayloadInvalid as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     state.poller.wake()
-    return Recorded(run_id=submission.run.id, created=submission.created)
+    return _recorded(submission)
 
 
 def binding_router(registry: Registry) -> APIRouter:
@@ -106,9 +108,17 @@ def _tick_route(job: str) -> Callable[[AppState], Awaitable[Recorded]]:
     async def fire(state: State) -> Recorded:
         submission = await state.dispatcher.fire_tick(state.dispatcher.worker(job), utc_now())
         state.poller.wake()
-        return Recorded(run_id=submission.run.id, created=submission.created)
+        return _recorded(submission)
 
     return fire
+
+
+def _recorded(submission: Submission) -> Recorded:
+    return Recorded(
+        run_id=submission.run.id if submission.run else None,
+        created=submission.created,
+        claimed_by=submission.claimed_by,
+    )
 
 
 async def _json_or_none(request: Request) -> Any:

@@ -16,9 +16,9 @@ _CHECK_TIMEOUT_S = 3.0
 
 
 @router.get("/healthz")
-async def get_liveness() -> dict[str, str]:
-    """Liveness: the process answers."""
-    return {"status": "ok"}
+async def get_liveness(state: State) -> dict[str, str]:
+    """Liveness: the process answers (and says which instance it is)."""
+    return {"status": "ok", "instance": state.instance}
 
 
 @router.get("/readyz", responses={503: {"description": "a dependency does not answer"}})

@@ -26,4 +26,5 @@ async def trigger_job(
     worker = state.dispatcher.worker(name)
     submission = await state.dispatcher.trigger(worker, body.payload if body else None)
     state.poller.wake()
+    assert submission.run is not None, "a manual trigger always makes a run"
     return Accepted(run_id=submission.run.id)

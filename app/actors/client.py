@@ -1,0 +1,74 @@
+"""Calls to actors, through this instance's sidecar (`/v1.0/actors/<type>/<id>/method/<name>`).
+
+Every call can fail (the sidecar restarting, placement rebalancing); callers fall back on
+MongoDB's unique indexes and conditional writes, and say so in the run history.
+"""
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from app.actors.interfaces import KEY_SEQUENCER, RUN_LEASE, TICK_COORDINATOR
+
+
+class ActorUnavailable(Exception):
+    """The actor could not be reached or failed; the message says how."""
+
+
+class ActorClient:
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self._http = http
+
+    async def _call(
+        self,
+        actor_type: str,
+        actor_id: str,
+        method: str,
+        body: dict[str, Any],
+        *,
+        wait_seconds: float,
+    ) -> dict[str, Any]:
+        url = f"/v1.0/actors/{actor_type}/{quote(actor_id, safe='')}/method/{method}"
+        try:
+            response = await self._http.post(url, json=body, timeout=wait_seconds)
+        except httpx.HTTPError as exc:
+            raise ActorUnavailable(f"{actor_type}/{actor_id}.{method}: {exc!r}") from exc
+        if response.is_error:
+            raise ActorUnavailable(
+                f"{actor_type}/{actor_id}.{method}: {response.status_code} {response.text[:300]}"
+            )
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def claim_tick(self, *, job: str, tick: datetime, instance: str) -> tuple[bool, str]:
+        result = await self._call(
+            TICK_COORDINATOR,
+            job,
+            "Claim",
+            {"tick": tick.isoformat(), "instance": instance},
+            wait_seconds=5,
+        )
+        return bool(result["granted"]), str(result["holder"])
+
+    async def acquire_lease(
+        self, *, run_id: str, instance: str, ttl_seconds: float
+    ) -> tuple[bool, str, str]:
+        result = await self._call(
+            RUN_LEASE,
+            run_id,
+            "Acquire",
+            {"instance": instance, "ttl_seconds": ttl_seconds},
+            wait_seconds=5,
+        )
+        return bool(result["granted"]), str(result["holder"]), str(result["expires_at"])
+
+    async def release_lease(self, *, run_id: str, instance: str) -> None:
+        await self._call(RUN_LEASE, run_id, "Release", {"instance": instance}, wait_seconds=5)
+
+    async def run_in_sequence(self, *, job: str, key: str, run_id: str, wait_seconds: float) -> str:
+        result = await self._call(
+            KEY_SEQUENCER, f"{job}|{key}", "Run", {"run_id": run_id}, wait_seconds=wait_seconds
+        )
+        return str(result["status"])

@@ -1,0 +1,49 @@
+"""The actor interfaces: what each actor type answers, by the method names daprd routes."""
+
+from abc import abstractmethod
+from typing import Any
+
+from dapr.actor import ActorInterface, actormethod
+
+TICK_COORDINATOR = "TickCoordinator"
+RUN_LEASE = "RunLease"
+KEY_SEQUENCER = "KeySequencer"
+
+
+class TickCoordinatorInterface(ActorInterface):
+    """One per scheduled job (actor id: the job name)."""
+
+    @actormethod(name="Claim")  # type: ignore[untyped-decorator]
+    @abstractmethod
+    async def claim(self, request: dict[str, Any]) -> dict[str, Any]:
+        """`{"tick", "instance"}` → `{"granted", "holder"}`: the first instance to claim a tick
+        holds it; every other instance that claims the same tick is refused."""
+        ...
+
+
+class RunLeaseInterface(ActorInterface):
+    """One per running data processor run (actor id: the run id)."""
+
+    @actormethod(name="Acquire")  # type: ignore[untyped-decorator]
+    @abstractmethod
+    async def acquire(self, request: dict[str, Any]) -> dict[str, Any]:
+        """`{"instance", "ttl_seconds"}` → `{"granted", "holder", "expires_at"}`: granted when
+        the lease is free, expired, or already this instance's (then it is renewed)."""
+        ...
+
+    @actormethod(name="Release")  # type: ignore[untyped-decorator]
+    @abstractmethod
+    async def release(self, request: dict[str, Any]) -> dict[str, Any]:
+        """`{"instance"}` → `{"released"}`: frees the lease if this instance holds it."""
+        ...
+
+
+class KeySequencerInterface(ActorInterface):
+    """One per (job, key) (actor id: `<job>|<key>`): the runs of one key, one at a time."""
+
+    @actormethod(name="Run")  # type: ignore[untyped-decorator]
+    @abstractmethod
+    async def run(self, request: dict[str, Any]) -> dict[str, Any]:
+        """`{"run_id"}` → `{"status"}`: executes the run on the instance hosting this actor,
+        within the actor's turn, so no other run of the same key executes meanwhile."""
+        ...

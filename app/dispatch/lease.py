@@ -1,0 +1,97 @@
+"""A run's lease while an instance works on it: renewed in MongoDB (every run) and, for data
+processors, with the RunLease actor, the primary guard against two instances on one run."""
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from loguru import logger
+
+from app.actors.client import ActorClient, ActorUnavailable
+from app.core.clock import utc_now
+from app.dispatch.settings import EngineSettings
+from app.models.runs import JobRun, Progress
+from app.repositories.runs import RunRepository
+from app.workers.errors import LeaseLost
+
+
+class RunLeaseKeeper:
+    def __init__(
+        self,
+        *,
+        run: JobRun,
+        runs: RunRepository,
+        actors: ActorClient,
+        instance: str,
+        engine: EngineSettings,
+    ) -> None:
+        self._run = run
+        self._runs = runs
+        self._actors = actors
+        self._instance = instance
+        self._engine = engine
+        self._with_actor = run.kind == "data"
+        self.lost = False
+
+    async def acquire(self) -> str | None:
+        """Takes the actor lease of a data processor run. Returns the holder's name when another
+        live instance holds it (this one must not work on the run)."""
+        if not self._with_actor:
+            return None
+        try:
+            granted, holder, _ = await self._actors.acquire_lease(
+                run_id=self._run.id, instance=self._instance, ttl_seconds=self._engine.lease_seconds
+            )
+        except ActorUnavailable as exc:
+            logger.bind(run_id=self._run.id, error=str(exc)).warning(
+                "lease actor unavailable: the MongoDB lease alone guards this run"
+            )
+            return None
+        return None if granted else holder
+
+    async def release(self) -> None:
+        if not self._with_actor:
+            return
+        try:
+            await self._actors.release_lease(run_id=self._run.id, instance=self._instance)
+        except ActorUnavailable as exc:  # it expires on its own
+            logger.bind(run_id=self._run.id, error=str(exc)).info("lease actor not released")
+
+    async def save(self, progress: Progress, checkpoint: Any, *, save_checkpoint: bool) -> bool:
+        """Renews the lease and saves progress; returns whether an operator asked to cancel."""
+        cancel = await self._renew(progress, checkpoint, save_checkpoint=save_checkpoint)
+        if cancel is None:
+            self.lost = True
+            raise LeaseLost(self._run.id)
+        return cancel
+
+    async def keep(self, worker_task: "asyncio.Task[Any] | None") -> None:
+        """Renews the lease every third of its length until cancelled; cancels `worker_task`
+        when the lease turns out to be lost."""
+        while True:
+            await asyncio.sleep(self._engine.lease_seconds / 3)
+            try:
+                owned = await self._renew(None, None, save_checkpoint=False)
+            except Exception as exc:  # the database is away: keep trying while the lease lasts
+                logger.bind(run_id=self._run.id, error=repr(exc)).warning("lease renewal failed")
+                continue
+            if owned is None:
+                self.lost = True
+                if worker_task is not None:
+                    worker_task.cancel()
+                return
+
+    async def _renew(
+        self, progress: Progress | None, checkpoint: Any, *, save_checkpoint: bool
+    ) -> bool | None:
+        if self._with_actor and await self.acquire() is not None:
+            return None  # the actor gave the lease to another instance
+        now = utc_now()
+        return await self._runs.renew_lease(
+            run_id=self._run.id,
+            instance=self._instance,
+            lease_until=now + timedelta(seconds=self._engine.lease_seconds),
+            progress=progress,
+            checkpoint=checkpoint,
+            save_checkpoint=save_checkpoint,
+        )
