@@ -13,11 +13,12 @@ UV := $(shell command -v uv || echo python3 -m uv)
 MONGODB_URI ?= mongodb://127.0.0.1:27017/?retryWrites=false
 export MONGODB_URI
 
-.PHONY: help deps up down run test lint unit integration e2e
+.PHONY: help deps up down run run-scaled test lint unit integration e2e
 
 help:
 	@echo "make run   - start the stack, then the worker with its sidecar (dapr run -f dapr.yaml)"
 	@echo "make test  - start the stack, then lint, type-check and run every test layer"
+	@echo "make run-scaled INSTANCES=3 - the same with N worker instances, each with its own daprd"
 	@echo "make up / make down - start / stop the local stack (Redis, SecantusDB, placement, scheduler)"
 
 deps:
@@ -32,6 +33,11 @@ down:
 
 run: up
 	dapr run -f dapr.yaml
+
+INSTANCES ?= 3
+run-scaled: up
+	.venv/bin/python stack/scale.py --instances $(INSTANCES) > .state/dapr.scaled.yaml
+	dapr run -f .state/dapr.scaled.yaml
 
 lint: deps
 	$(UV) run --frozen ruff check .

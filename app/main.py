@@ -47,7 +47,9 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         for module in [BUILTIN_WORKERS, *settings.worker.modules]:
             importlib.import_module(module)
     _check(registry)
-    instance = settings.app.instance_id or f"{socket.gethostname()}-{os.getpid()}"
+    # The pid makes each start of a process an instance of its own: a restarted process must not
+    # take the leases of the one that died for its own.
+    instance = f"{settings.app.instance_id or socket.gethostname()}-{os.getpid()}"
     tracer_provider = create_tracer_provider(settings, instance)
     engine = EngineSettings(
         lease_seconds=settings.worker.lease_seconds,

@@ -28,6 +28,7 @@ class _Section(BaseModel):
 class AppSection(_Section):
     name: str = Field("Aevatar.Worker", alias="Name")
     instance_id: str | None = Field(None, alias="InstanceId")
+    """The instance's name in the run history (a pod name); the process id is appended."""
 
 
 class ConnectionStringsSection(_Section):

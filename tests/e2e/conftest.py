@@ -9,6 +9,7 @@ on the same machine is left alone), a database of its own, the test workers of
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -24,6 +25,7 @@ import yaml
 from pymongo import AsyncMongoClient
 
 from app.db.mongo import Database
+from stack.scale import scaled_run_file
 from tests.partner_api import PartnerApi, PartnerState
 from tests.support import MONGODB_URI, unique_database, uri_with_database
 
@@ -33,6 +35,8 @@ OPERATOR_TOKEN = "e2e-operator-token"
 
 @dataclass(frozen=True)
 class Ports:
+    """The first instance's ports; instance i adds i to each."""
+
     app: int
     http: int
     grpc: int
@@ -41,35 +45,52 @@ class Ports:
 
 MAIN_PORTS = Ports(app=18000, http=13500, grpc=15001, metrics=19190)
 SPARE_PORTS = Ports(app=18100, http=13600, grpc=15101, metrics=19290)
+CLUSTER_PORTS = Ports(app=18200, http=13700, grpc=15201, metrics=19390)
 
 
 @dataclass
 class RunningWorker:
+    """One `dapr run -f` of a run file written by stack/scale.py: one or more instances of an
+    app, each with its own daprd. The first instance is the default of every helper."""
+
     app_id: str
     ports: Ports
+    instances: int
     database: str
     run_file: Path
     log_file: Path
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
+    def app_port(self, n: int = 0) -> int:
+        return self.ports.app + n
+
+    def app_url_of(self, n: int) -> str:
+        return f"http://127.0.0.1:{self.ports.app + n}"
+
+    def sidecar_url_of(self, n: int) -> str:
+        return f"http://127.0.0.1:{self.ports.http + n}"
+
     @property
     def app_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports.app}"
+        return self.app_url_of(0)
 
     @property
     def sidecar_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports.http}"
+        return self.sidecar_url_of(0)
 
-    def api(self) -> httpx.AsyncClient:
-        """A client of the operator API, with the operator token."""
+    def instance_name(self, n: int) -> str:
+        return f"{self.app_id}-{n + 1}"
+
+    def api(self, n: int = 0) -> httpx.AsyncClient:
+        """A client of instance n's operator API, with the operator token."""
         return httpx.AsyncClient(
-            base_url=self.app_url,
+            base_url=self.app_url_of(n),
             headers={"authorization": f"Bearer {OPERATOR_TOKEN}"},
-            timeout=10,
+            timeout=30,
         )
 
     def app_log_lines(self) -> list[dict[str, Any]]:
-        """The app's JSON log lines, as the CLI printed them (`== APP - <id> == {...}`)."""
+        """The apps' JSON log lines, as the CLI printed them (`== APP - <id> == {...}`)."""
         lines = []
         for line in self.log_file.read_text(errors="replace").splitlines():
             _, marker, rest = line.partition(f"== APP - {self.app_id} == ")
@@ -93,10 +114,11 @@ class RunningWorker:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
-        self._wait_until_ready()
+        for n in range(self.instances):
+            self._wait_until_ready(n)
 
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
-        """Signals the CLI, daprd and the app (one process group), and waits for them."""
+        """Signals the CLI, every daprd and app (one process group), and waits for them."""
         if self.process is None:
             return
         with contextlib.suppress(ProcessLookupError):
@@ -107,23 +129,38 @@ class RunningWorker:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
-        _wait_port_free(self.ports.app)
+        for n in range(self.instances):
+            _wait_port_free(self.ports.app + n)
         self.process = None
 
-    def _wait_until_ready(self) -> None:
+    def signal_instance(self, n: int, sig: signal.Signals) -> None:
+        """Signals one instance: its app and its daprd, as Kubernetes does a pod's containers."""
+        for port in (self.ports.app + n, self.ports.http + n):
+            for pid in _pids_listening(port):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+
+    def _wait_until_ready(self, n: int) -> None:
         assert self.process is not None
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 pytest.fail(f"dapr run exited with {self.process.returncode}:\n{self.log_tail()}")
             with contextlib.suppress(httpx.TransportError):
-                app_ready = httpx.get(f"{self.app_url}/readyz", timeout=2).status_code == 200
+                app_ready = httpx.get(f"{self.app_url_of(n)}/readyz", timeout=2).status_code == 200
                 # daprd's own health: 204 once it is fully initialised, app channel included.
-                sidecar = httpx.get(f"{self.sidecar_url}/v1.0/healthz", timeout=2).status_code
-                if app_ready and sidecar == 204:
+                sidecar = httpx.get(f"{self.sidecar_url_of(n)}/v1.0/healthz", timeout=2)
+                if app_ready and sidecar.status_code == 204:
                     return
             time.sleep(0.25)
-        pytest.fail(f"{self.app_id} was not ready within 90 s:\n{self.log_tail()}")
+        pytest.fail(f"{self.instance_name(n)} was not ready within 90 s:\n{self.log_tail()}")
+
+
+def _pids_listening(port: int) -> list[int]:
+    listing = subprocess.run(
+        ["ss", "-Htlnp", f"sport = :{port}"], capture_output=True, text=True, check=True
+    ).stdout
+    return [int(pid) for pid in re.findall(r"pid=(\d+)", listing)]
 
 
 def _wait_port_free(port: int) -> None:
@@ -145,23 +182,23 @@ def dapr_cli() -> str:
 
 
 def prepare_worker(
-    tmp: Path, *, app_id: str, ports: Ports, database: str, env: dict[str, str]
+    tmp: Path,
+    *,
+    app_id: str,
+    ports: Ports,
+    database: str,
+    env: dict[str, str],
+    instances: int = 1,
+    resources: list[Path] | None = None,
 ) -> RunningWorker:
-    spec: dict[str, Any] = yaml.safe_load((ROOT / "dapr.yaml").read_text())
-    common = spec["common"]
-    common["resourcesPaths"] = [str(ROOT / path) for path in common["resourcesPaths"]]
-    common["configFilePath"] = str(ROOT / common["configFilePath"])
-    (app,) = spec["apps"]
-    command = [str(ROOT / app["command"][0]), *app["command"][1:]]
-    command[command.index("--port") + 1] = str(ports.app)
-    app.update(
-        appID=app_id,
-        appDirPath=str(ROOT),
-        appPort=ports.app,
-        daprHTTPPort=ports.http,
-        daprGRPCPort=ports.grpc,
-        metricsPort=ports.metrics,
-        command=command,
+    """The run file of `stack/scale.py` (what `make run-scaled` runs), for the tests."""
+    spec = scaled_run_file(
+        instances=instances,
+        app_id=app_id,
+        app_port=ports.app,
+        http_port=ports.http,
+        grpc_port=ports.grpc,
+        metrics_port=ports.metrics,
         env={
             "ConnectionStrings__Default": uri_with_database(MONGODB_URI, database),
             "Serilog__Format": "json",
@@ -171,12 +208,14 @@ def prepare_worker(
             "Api__OperatorToken": OPERATOR_TOKEN,
             **env,
         },
+        extra_resources=[str(path) for path in resources or []],
     )
     run_file = tmp / f"dapr.{app_id}.yaml"
     run_file.write_text(yaml.safe_dump(spec))
     return RunningWorker(
         app_id=app_id,
         ports=ports,
+        instances=instances,
         database=database,
         run_file=run_file,
         log_file=tmp / f"{app_id}.log",
