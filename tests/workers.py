@@ -35,6 +35,9 @@ async def _follow(plan: FailurePlan, ctx: JobContext) -> dict[str, Any]:
         await asyncio.sleep(plan.sleep_ms / 1000)
     if number <= plan.fail_times:
         raise RuntimeError(f"planned failure {number} of {plan.fail_times} for {plan.key}")
+    await ctx.db["test_completions"].update_one(
+        {"_id": plan.key}, {"$inc": {"completions": 1}}, upsert=True
+    )
     return {"key": plan.key, "attempts_seen": number}
 
 
@@ -97,3 +100,43 @@ async def slow_queue(item: SlowItem, ctx: JobContext) -> dict[str, Any]:
     finally:
         slow_queue_gauge.now -= 1
     return {"item_id": item.item_id, "most_at_once": slow_queue_gauge.most}
+
+
+@registry.scheduled(cron="@every 1s", binding="scale-tick-cron", name="scale_tick", max_attempts=1)
+async def scale_tick(ctx: JobContext) -> dict[str, Any]:
+    """Fired each second by every instance's binding; one run per tick must result."""
+    return {"instance": ctx.instance}
+
+
+ORDERED_TOPIC = "ordered-events"
+
+
+class LedgerEntry(BaseModel):
+    account: str
+    seq: int
+    sleep_ms: int = 50
+
+
+@registry.event_handler(
+    topic=ORDERED_TOPIC, payload=LedgerEntry, ordered_by="account", name="ordered_ledger"
+)
+async def ordered_ledger(entry: LedgerEntry, ctx: JobContext) -> dict[str, Any]:
+    """Appends to an account's ledger, and records how many entries of it were in flight at
+    once, across all instances."""
+    accounts = ctx.db["test_ledgers"]
+    document = await accounts.find_one_and_update(
+        {"_id": entry.account},
+        {"$inc": {"in_flight": 1}},
+        upsert=True,
+        return_document=ReturnDocument.AFTER,
+    )
+    assert document is not None
+    await accounts.update_one(
+        {"_id": entry.account}, {"$max": {"most_in_flight": document["in_flight"]}}
+    )
+    await asyncio.sleep(entry.sleep_ms / 1000)
+    await accounts.update_one(
+        {"_id": entry.account},
+        {"$inc": {"in_flight": -1}, "$push": {"entries": entry.seq, "instances": ctx.instance}},
+    )
+    return {"account": entry.account, "seq": entry.seq}

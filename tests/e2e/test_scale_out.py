@@ -1,0 +1,244 @@
+"""Three instances of one app id, each with its own daprd, sharing placement, scheduler, Redis
+and the MongoDB-wire server: no duplicate work, nothing lost.
+
+The tests run in file order on one cluster: the last two stop an instance each.
+"""
+
+import asyncio
+import collections
+import itertools
+import signal
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pymongo import AsyncMongoClient
+
+from app.db.mongo import Database, Document
+from app.workers.builtin.message_queue import TOPIC as WORK_QUEUE
+from tests.e2e.conftest import CLUSTER_PORTS, RunningWorker, prepare_worker
+from tests.e2e.test_job_engine import trigger
+from tests.support import eventually, run_reaching, unique_database
+from tests.workers import ORDERED_TOPIC
+
+pytestmark = pytest.mark.e2e
+
+INSTANCES = 3
+EVENTS = 5_000
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWorker]:
+    running = prepare_worker(
+        tmp_path_factory.mktemp("cluster"),
+        app_id="worker-scale",
+        ports=CLUSTER_PORTS,
+        database=unique_database("aevatar_scale"),
+        instances=INSTANCES,
+        env={"Worker__ShutdownGraceSeconds": "2"},
+        resources=[Path(__file__).parent / "components"],
+    )
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+async def db(
+    cluster: RunningWorker, mongo: AsyncMongoClient[dict[str, Any]]
+) -> AsyncIterator[Database]:
+    yield mongo[cluster.database]
+    await mongo.drop_database(cluster.database)
+
+
+async def test_a_cron_tick_every_second_makes_exactly_one_run_per_tick(db: Database) -> None:
+    async def a_minute_of_ticks() -> list[Document] | None:
+        runs = await db["job_runs"].find({"job": "scale_tick"}).to_list()
+        return runs if len({run["trigger"]["tick"] for run in runs}) >= 62 else None
+
+    runs = await eventually(a_minute_of_ticks, within=120, what="a minute of ticks")
+
+    per_tick = collections.Counter(run["trigger"]["tick"] for run in runs)
+    assert max(per_tick.values()) == 1, "a tick ran twice"
+    # The first tick may predate the last instance's start: look at the minute after it.
+    ticks = sorted(per_tick)[1:61]
+    gaps = {later - earlier for earlier, later in itertools.pairwise(ticks)}
+    assert gaps == {timedelta(seconds=1)}, f"ticks missing: {sorted(gaps)}"
+    assert {run["status"] for run in runs} <= {"succeeded", "running"}
+
+
+async def test_five_thousand_events_are_each_applied_once_across_the_instances(
+    cluster: RunningWorker, db: Database
+) -> None:
+    batch = uuid.uuid4().hex[:8]
+    ids = [f"{batch}-{n:05d}" for n in range(EVENTS)]
+    async with httpx.AsyncClient(timeout=30) as http:
+        for start in range(0, EVENTS, 250):
+            entries = [
+                {
+                    "entryId": item_id,
+                    "event": {"item_id": item_id},
+                    "contentType": "application/json",
+                }
+                for item_id in ids[start : start + 250]
+            ]
+            sidecar = cluster.sidecar_url_of(start // 250 % INSTANCES)
+            response = await http.post(
+                f"{sidecar}/v1.0-alpha1/publish/bulk/pubsub/{WORK_QUEUE}", json=entries
+            )
+            assert response.status_code == 204, response.text
+
+    async def all_applied() -> bool:
+        return await db["work_items"].count_documents({"_id": {"$regex": f"^{batch}-"}}) == EVENTS
+
+    await eventually(all_applied, within=600, interval=2, what=f"{EVENTS} work items applied")
+    times = await db["work_items"].distinct("times_processed", {"_id": {"$regex": f"^{batch}-"}})
+    assert times == [1], "an event was applied twice"
+    runs = await db["job_runs"].aggregate(
+        [
+            {
+                "$match": {
+                    "job": "MessageQueueProcessor",
+                    "payload.item_id": {"$regex": f"^{batch}-"},
+                }
+            },
+            {"$group": {"_id": "$instance", "runs": {"$sum": 1}}},
+        ]
+    )
+    per_instance = {row["_id"]: row["runs"] async for row in runs}
+    assert sum(per_instance.values()) == EVENTS, "one run per event"
+    assert len(per_instance) == INSTANCES, f"the work was not spread: {per_instance}"
+
+
+async def test_the_events_of_one_key_run_one_at_a_time_across_instances(
+    cluster: RunningWorker, db: Database
+) -> None:
+    accounts = [f"acct-{uuid.uuid4().hex[:6]}" for _ in range(3)]
+    async with httpx.AsyncClient() as http:
+        await asyncio.gather(
+            *(
+                http.post(
+                    f"{cluster.sidecar_url_of(seq % INSTANCES)}/v1.0/publish/pubsub/"
+                    + ORDERED_TOPIC,
+                    json={"account": account, "seq": seq, "sleep_ms": 100},
+                )
+                for account in accounts
+                for seq in range(12)
+            )
+        )
+
+    async def all_entries() -> list[Document] | None:
+        ledgers = await db["test_ledgers"].find({"_id": {"$in": accounts}}).to_list()
+        done = [ledger for ledger in ledgers if len(ledger.get("entries", [])) == 12]
+        return ledgers if len(done) == len(accounts) else None
+
+    ledgers = await eventually(all_entries, within=120, what="every ledger entry")
+    for ledger in ledgers:
+        assert ledger["most_in_flight"] == 1, f"{ledger['_id']}: two entries at once"
+        assert sorted(ledger["entries"]) == list(range(12))
+
+
+async def test_a_jobs_api_schedule_fires_once_per_occurrence(
+    cluster: RunningWorker, db: Database
+) -> None:
+    name = f"scale-{uuid.uuid4().hex[:8]}"
+    async with cluster.api(1) as api:
+        response = await api.put(
+            f"/api/schedules/{name}",
+            json={"job": "flaky_job", "cron": "@every 1s", "payload": {"key": name}},
+        )
+        assert response.status_code == 200, response.text
+
+        async def fired() -> list[Document] | None:
+            runs = await db["job_runs"].find({"trigger.schedule": name}).to_list()
+            return runs if len(runs) >= 15 else None
+
+        await eventually(fired, within=60, what="15 firings")
+        assert (await api.delete(f"/api/schedules/{name}")).status_code == 204
+
+    runs = await db["job_runs"].find({"trigger.schedule": name}).sort("created_at").to_list()
+    created = [run["created_at"] for run in runs]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(created)]
+    assert min(gaps) > timedelta(milliseconds=500), "an occurrence ran twice"
+    span = (created[-1] - created[0]).total_seconds()
+    assert abs(len(runs) - 1 - span) <= 2, f"{len(runs)} runs over {span:.1f} s"
+
+
+async def test_an_instance_stopped_gracefully_finishes_or_hands_over_its_runs(
+    cluster: RunningWorker, db: Database
+) -> None:
+    stopping = 2  # the third instance
+    keys = {
+        f"term-{kind}-{uuid.uuid4().hex[:6]}": ms
+        for kind, ms in [("short", 300), ("short", 300), ("long", 6000), ("long", 6000)]
+    }
+    async with cluster.api(stopping) as api:
+        run_ids = {
+            key: await trigger(api, "flaky_job", {"key": key, "sleep_ms": ms})
+            for key, ms in keys.items()
+        }
+
+        async def all_running() -> bool:
+            runs = [(await api.get(f"/api/runs/{rid}")).json() for rid in run_ids.values()]
+            return all(run["status"] == "running" for run in runs)
+
+        await eventually(all_running, what="the runs to start")
+    cluster.signal_instance(stopping, signal.SIGTERM)
+
+    async with cluster.api(0) as api:
+        runs = {
+            key: await run_reaching(api, rid, {"succeeded", "dead"}, within=60)
+            for key, rid in run_ids.items()
+        }
+
+    stopped = cluster.instance_name(stopping)
+    for key, run in runs.items():
+        assert run["status"] == "succeeded", (key, run["error"])
+        completions = await db["test_completions"].find_one({"_id": key})
+        assert completions is not None
+        assert completions["completions"] == 1, f"{key} completed twice"
+        if "-short-" in key:
+            assert run["instance"].startswith(stopped), "a short run finished where it started"
+        else:
+            assert not run["instance"].startswith(stopped), "a long run was handed over"
+
+
+async def test_a_killed_instance_data_processor_is_finished_by_another_from_its_checkpoint(
+    cluster: RunningWorker, db: Database
+) -> None:
+    customers = 900
+    await db["customers"].insert_many([{"_id": f"c{n:05d}"} for n in range(customers)])
+    await db["orders"].insert_many(
+        [{"customer_id": f"c{n % customers:05d}", "amount": n % 70} for n in range(customers * 2)]
+    )
+    async with cluster.api(0) as api:
+        run_id = await trigger(
+            api, "recompute_customer_summaries", {"chunk_size": 30, "pause_ms": 100}
+        )
+
+        async def a_third_done() -> dict[str, Any] | None:
+            run: dict[str, Any] = (await api.get(f"/api/runs/{run_id}")).json()
+            done = run["progress"]["done"] if run["progress"] else 0
+            return run if done >= customers // 3 else None
+
+        before = await eventually(a_third_done, what="a third of the customers")
+    assert before["instance"].startswith(cluster.instance_name(0))
+    cluster.signal_instance(0, signal.SIGKILL)
+
+    async with cluster.api(1) as api:
+        run = await run_reaching(api, run_id, {"succeeded", "dead"}, within=90)
+
+    assert run["status"] == "succeeded", run["error"]
+    lost, finished = run["attempts"]
+    assert lost["instance"] == before["instance"]
+    assert lost["error"]["type"] == "LeaseExpired"
+    assert finished["instance"] != before["instance"]
+    assert run["progress"] == {"done": customers, "total": customers}
+    assert await db["customer_summaries"].distinct("applications") == [1]
+    assert await db["customer_summaries"].count_documents({}) == customers
