@@ -1,0 +1,62 @@
+"""The run files and manifests agree with each other and with the code."""
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from app.core.config import Settings
+from app.main import create_app
+from app.workers.registry import registry
+from stack.scale import scaled_run_file
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _documents(path: Path) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def test_kubernetes_has_every_local_component() -> None:
+    local = {_documents(f)[0]["metadata"]["name"] for f in (ROOT / "components").glob("*.yaml")}
+    cluster = {
+        doc["metadata"]["name"]
+        for doc in _documents(ROOT / "deploy" / "kubernetes" / "dapr-components.yaml")
+        if doc["kind"] == "Component"
+    }
+
+    assert local == cluster
+
+
+def test_every_cron_binding_component_fires_a_registered_job_on_its_schedule() -> None:
+    create_app(Settings())  # imports the built-in workers
+    for path in (ROOT / "components").glob("*.yaml"):
+        (component,) = _documents(path)
+        if component["spec"]["type"] != "bindings.cron":
+            continue
+        name = component["metadata"]["name"]
+        worker = registry.by_binding(name)
+        assert worker is not None, f"{path.name}: no job is bound to {name}"
+        schedule = {m["name"]: m["value"] for m in component["spec"]["metadata"]}["schedule"]
+        assert worker.schedule is not None
+        assert worker.schedule.expression == schedule, f"{name}: component and job disagree"
+
+
+def test_the_scaled_run_file_gives_each_instance_its_own_ports_and_name() -> None:
+    spec = scaled_run_file(
+        instances=3,
+        app_id="worker",
+        app_port=8000,
+        http_port=3500,
+        grpc_port=50101,
+        metrics_port=9190,
+        env={},
+        extra_resources=[],
+    )
+
+    apps = spec["apps"]
+    assert [app["appID"] for app in apps] == ["worker"] * 3
+    for field in ("appPort", "daprHTTPPort", "daprGRPCPort", "metricsPort"):
+        assert len({app[field] for app in apps}) == 3, field
+    assert [app["env"]["App__InstanceId"] for app in apps] == ["worker-1", "worker-2", "worker-3"]
+    assert [app["command"][-1] for app in apps] == ["8000", "8001", "8002"]
