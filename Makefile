@@ -13,7 +13,7 @@ UV := $(shell command -v uv || echo python3 -m uv)
 MONGODB_URI ?= mongodb://127.0.0.1:27017/?retryWrites=false
 export MONGODB_URI
 
-.PHONY: help deps up down run run-scaled test lint unit integration e2e
+.PHONY: help deps up down run run-scaled test lint unit integration e2e bench
 
 help:
 	@echo "make run   - start the stack, then the worker with its sidecar (dapr run -f dapr.yaml)"
@@ -52,6 +52,9 @@ integration: up
 
 e2e: up
 	$(UV) run --frozen pytest tests/e2e
+
+bench: up
+	$(UV) run --frozen python -m bench.queue_throughput
 
 test: up lint
 	$(UV) run --frozen pytest tests

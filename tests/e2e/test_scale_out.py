@@ -173,10 +173,10 @@ async def test_a_jobs_api_schedule_fires_once_per_occurrence(
 async def test_an_instance_stopped_gracefully_finishes_or_hands_over_its_runs(
     cluster: RunningWorker, db: Database
 ) -> None:
-    stopping = 2  # the third instance
+    stopping = 2  # the third instance; its grace period is 2 s (Worker:ShutdownGraceSeconds)
     keys = {
         f"term-{kind}-{uuid.uuid4().hex[:6]}": ms
-        for kind, ms in [("short", 300), ("short", 300), ("long", 6000), ("long", 6000)]
+        for kind, ms in [("short", 1500), ("short", 1500), ("long", 8000), ("long", 8000)]
     }
     async with cluster.api(stopping) as api:
         run_ids = {
