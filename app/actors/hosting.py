@@ -28,7 +28,8 @@ def configure_actor_runtime(settings: Settings) -> None:
             actor_idle_timeout=timedelta(minutes=10),
             actor_scan_interval=timedelta(seconds=30),
             # An instance that stops hands its actors over once their current call ends.
-            drain_ongoing_call_timeout=timedelta(seconds=60),
+            # Below placement's dissemination timeout (30 s), or daprd clamps it.
+            drain_ongoing_call_timeout=timedelta(seconds=20),
             drain_rebalanced_actors=True,
         )
     )

@@ -163,7 +163,7 @@ class Dispatcher:
             instance=self._instance if claim else None,
             trace_id=_current_trace_id(),
             payload=payload,
-            next_attempt_at=None if claim else now,
+            next_attempt_at=None if claim else now + self._hold_for(sequence_key),
             sequence_key=sequence_key,
         )
         lease = now + timedelta(seconds=self._engine.lease_seconds) if claim else None
@@ -172,6 +172,11 @@ class Dispatcher:
         if claim and start:
             self._executor.start(run)
         return Submission(run, created=True)
+
+    def _hold_for(self, sequence_key: str | None) -> timedelta:
+        """A sequenced run is handed to its key's actor by the instance that stored it; the
+        poller leaves it alone for a lease's length, and takes it only if that instance died."""
+        return timedelta(seconds=self._engine.lease_seconds if sequence_key else 0)
 
     async def _refused(self, worker: Worker, dedupe_key: str, reason: str) -> Submission:
         existing = await self._runs.find_by_dedupe_key(job=worker.name, dedupe_key=dedupe_key)

@@ -87,9 +87,12 @@ class RunRepository:
             scope["_id"] = _oid(run_id)
         else:
             scope["sequence_key"] = None
+        queued: Document = {"status": RunStatus.PENDING.value}
+        if run_id is None:  # a run named by id is wanted now, whatever it was held for
+            queued["next_attempt_at"] = {"$lte": now}
         claims: list[tuple[Document, Document]] = [
             # a first attempt that was queued
-            ({"status": RunStatus.PENDING.value, "next_attempt_at": {"$lte": now}}, {}),
+            (queued, {}),
             # the next attempt of a failed run
             (
                 {"status": RunStatus.FAILED.value, "next_attempt_at": {"$lte": now}},
@@ -159,21 +162,21 @@ class RunRepository:
     async def due_in_sequence(
         self, *, now: datetime, jobs: Sequence[str], limit: int
     ) -> list[JobRun]:
-        """Runs of key sequences that wait for an attempt (or were orphaned), oldest first."""
-        cursor = self._runs.find(
-            {
-                "job": {"$in": list(jobs)},
-                "sequence_key": {"$ne": None},
-                "$or": [
-                    {
-                        "status": {"$in": [RunStatus.PENDING.value, RunStatus.FAILED.value]},
-                        "next_attempt_at": {"$lte": now},
-                    },
-                    {"status": RunStatus.RUNNING.value, "lease_until": {"$lt": now}},
-                ],
-            }
-        ).sort("_id", ASCENDING)
-        return [_from_document(document) async for document in cursor.limit(limit)]
+        """Runs of key sequences that wait for an attempt (or were orphaned), oldest first.
+
+        Two queries, each led by an indexed status, rather than one `$or`: the history holds
+        mostly finished runs, and a scan of it on every poll would load the database."""
+        scope = {"job": {"$in": list(jobs)}, "sequence_key": {"$ne": None}}
+        waiting = {
+            "status": {"$in": [RunStatus.PENDING.value, RunStatus.FAILED.value]},
+            "next_attempt_at": {"$lte": now},
+        }
+        orphaned = {"status": RunStatus.RUNNING.value, "lease_until": {"$lt": now}}
+        found: list[JobRun] = []
+        for query in (waiting, orphaned):
+            cursor = self._runs.find({**query, **scope}).sort("_id", ASCENDING).limit(limit)
+            found += [_from_document(document) async for document in cursor]
+        return sorted(found, key=lambda run: run.id)[:limit]
 
     async def note_refusal(self, *, job: str, dedupe_key: str, refusal: Refusal) -> None:
         """Records on the run of an occurrence that a second run for it was refused, and why."""
