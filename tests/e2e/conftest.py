@@ -59,6 +59,9 @@ class RunningWorker:
     database: str
     run_file: Path
     log_file: Path
+    # Each test deployment in a Dapr namespace of its own: actor types are unique per namespace,
+    # as two apps hosting the same types would share (and fight over) the same actors.
+    namespace: str = "default"
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def app_port(self, n: int = 0) -> int:
@@ -103,7 +106,7 @@ class RunningWorker:
         return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
 
     def start(self) -> None:
-        env = {**os.environ, "DAPR_HOST_IP": "127.0.0.1"}
+        env = {**os.environ, "DAPR_HOST_IP": "127.0.0.1", "NAMESPACE": self.namespace}
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(
                 [dapr_cli(), "run", "-f", str(self.run_file)],
@@ -219,6 +222,7 @@ def prepare_worker(
         database=database,
         run_file=run_file,
         log_file=tmp / f"{app_id}.log",
+        namespace=f"e2e-{app_id}",
     )
 
 

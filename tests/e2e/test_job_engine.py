@@ -51,10 +51,16 @@ async def test_queue_items_are_each_processed_once(worker: RunningWorker, e2e_db
 
     items = await eventually(all_processed, what="every work item processed")
     assert {item["times_processed"] for item in items} == {1}
-    runs = await e2e_db["job_runs"].count_documents(
-        {"job": "MessageQueueProcessor", "status": "succeeded", "payload.item_id": {"$in": ids}}
-    )
-    assert runs == len(ids)
+
+    async def all_runs_succeeded() -> bool:
+        query = {
+            "job": "MessageQueueProcessor",
+            "status": "succeeded",
+            "payload.item_id": {"$in": ids},
+        }
+        return await e2e_db["job_runs"].count_documents(query) == len(ids)
+
+    await eventually(all_runs_succeeded, what="a succeeded run per item")
 
 
 async def test_an_event_retried_to_death_then_requeued_to_success(

@@ -4,6 +4,7 @@ Each test gets a database of its own, dropped afterwards.
 """
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -47,10 +48,17 @@ def db(mongo: AsyncMongoClient[dict[str, object]], database_name: str) -> Databa
     return database
 
 
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+@asynccontextmanager
+async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app of `settings`, its lifespan running, behind an httpx client."""
     app = create_app(settings)
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://worker") as client:
             yield client
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve(settings) as client:
+        yield client

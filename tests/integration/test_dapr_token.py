@@ -2,23 +2,19 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from app.core.config import Settings
-from app.main import create_app
+from tests.integration.conftest import serve
 
 
 @pytest.fixture
 async def guarded(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(
+    async with serve(
         settings.model_copy(
             update={"dapr": settings.dapr.model_copy(update={"app_api_token": "s3cret"})}
         )
-    )
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://worker") as client:
-            yield client
+    ) as client:
+        yield client
 
 
 async def test_dapr_routes_refuse_calls_without_the_app_token(

@@ -5,11 +5,10 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from app.core.config import ConnectionStringsSection, Settings
 from app.db.mongo import Database
-from app.main import create_app
+from tests.integration.conftest import serve
 from tests.integration.test_events import cloud_event, deliver
 from tests.support import MONGODB_URI, eventually
 from tests.tcp_proxy import TcpProxy
@@ -36,13 +35,10 @@ async def client_via_proxy(
         f"mongodb://127.0.0.1:{proxy.port}/{database_name}?{query}"
         "&serverSelectionTimeoutMS=500&directConnection=true"
     )
-    app = create_app(
+    async with serve(
         settings.model_copy(update={"connection_strings": ConnectionStringsSection(Default=uri)})
-    )
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://worker") as client:
-            yield client
+    ) as client:
+        yield client
 
 
 async def test_an_event_during_an_outage_is_retried_not_lost(

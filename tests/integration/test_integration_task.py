@@ -4,11 +4,10 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from app.core.config import DataSyncSection, Settings
 from app.db.mongo import Database
-from app.main import create_app
+from tests.integration.conftest import serve
 from tests.integration.test_operator_api import trigger
 from tests.partner_api import PartnerApi, PartnerState
 from tests.support import run_reaching
@@ -28,11 +27,8 @@ async def syncing_client(
     settings: Settings, partner: PartnerApi
 ) -> AsyncIterator[httpx.AsyncClient]:
     section = DataSyncSection(BaseUrl=partner.url, PageSize=40, TimeoutSeconds=5)
-    app = create_app(settings.model_copy(update={"data_sync": section}))
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://worker") as client:
-            yield client
+    async with serve(settings.model_copy(update={"data_sync": section})) as client:
+        yield client
 
 
 async def test_sync_survives_failing_requests_and_then_fetches_only_what_is_new(
