@@ -14,6 +14,7 @@ from loguru import logger
 
 from app.actors.client import ActorClient
 from app.actors.hosting import configure_actor_runtime, register_actors
+from app.api.dapr_token import DaprTokenMiddleware
 from app.api.errors import install_error_handlers
 from app.api.routes import dapr, dead_letters, health, jobs, runs, schedules
 from app.api.state import AppState
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     ):
         app.include_router(router)
     app.include_router(dapr.binding_router(registry))
+    app.add_middleware(DaprTokenMiddleware, token=settings.dapr.app_api_token)
     instrument(app, tracer_provider)
     return app
 

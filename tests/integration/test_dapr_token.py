@@ -35,3 +35,14 @@ async def test_dapr_routes_accept_the_sidecar_with_the_token(
 
 async def test_probes_need_no_token(guarded: httpx.AsyncClient) -> None:
     assert (await guarded.get("/healthz")).status_code == 200
+
+
+async def test_the_actor_routes_refuse_calls_without_the_app_token(
+    guarded: httpx.AsyncClient,
+) -> None:
+    assert (await guarded.get("/dapr/config")).status_code == 401
+    method = "/actors/TickCoordinator/heartbeat/method/Claim"
+    assert (await guarded.put(method, json={})).status_code == 401
+    allowed = await guarded.get("/dapr/config", headers={"dapr-api-token": "s3cret"})
+    assert allowed.status_code == 200
+    assert "entities" in allowed.json()
