@@ -8,7 +8,7 @@ mistake stops the app at start-up with a message that says what to fix, not at 3
 import inspect
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from pydantic import BaseModel
 
@@ -19,6 +19,14 @@ from app.workers.schedule import InvalidSchedule, Schedule
 Handler = Callable[..., Awaitable[dict[str, Any] | None]]
 
 DEFAULT_MAX_ATTEMPTS = 3
+
+
+class CommonOptions(TypedDict, total=False):
+    """What every kind of worker takes: its name (default: the function's), and its retries."""
+
+    name: str | None
+    max_attempts: int  # default 3
+    retry_base_seconds: float  # the first retry's delay ceiling; doubles each attempt
 
 
 class RegistrationError(Exception):
@@ -134,21 +142,13 @@ class Registry:
         cron: str,
         binding: str | None = None,
         payload: type[BaseModel] | None = None,
-        name: str | None = None,
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-        retry_base_seconds: float = 1.0,
+        **common: Unpack[CommonOptions],
     ) -> Callable[[Handler], Handler]:
         """A scheduled job. `cron` is its schedule; a Dapr cron input binding named `binding`
         (a component in components/ with the same schedule) fires it. Without a binding it runs
         from a Jobs API schedule or a manual trigger."""
         return self._register(
-            kind="scheduled",
-            cron=cron,
-            binding=binding,
-            payload_model=payload,
-            name=name,
-            max_attempts=max_attempts,
-            retry_base_seconds=retry_base_seconds,
+            kind="scheduled", cron=cron, binding=binding, payload_model=payload, **common
         )
 
     def event_handler(
@@ -158,9 +158,7 @@ class Registry:
         payload: type[BaseModel],
         pubsub: str = "pubsub",
         ordered_by: str | None = None,
-        name: str | None = None,
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-        retry_base_seconds: float = 1.0,
+        **common: Unpack[CommonOptions],
     ) -> Callable[[Handler], Handler]:
         """A handler of the CloudEvents on `topic`; each event's data is validated as `payload`.
         A redelivered event (same CloudEvent id) is not applied twice. With `ordered_by` (a
@@ -172,9 +170,7 @@ class Registry:
             pubsub=pubsub,
             ordered_by=ordered_by,
             payload_model=payload,
-            name=name,
-            max_attempts=max_attempts,
-            retry_base_seconds=retry_base_seconds,
+            **common,
         )
 
     def queue_processor(
@@ -184,9 +180,7 @@ class Registry:
         payload: type[BaseModel],
         concurrency: int = 4,
         pubsub: str = "pubsub",
-        name: str | None = None,
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-        retry_base_seconds: float = 1.0,
+        **common: Unpack[CommonOptions],
     ) -> Callable[[Handler], Handler]:
         """Competing consumers on a work-queue topic: each message goes to one instance, and at
         most `concurrency` messages are processed at once per instance."""
@@ -196,9 +190,7 @@ class Registry:
             pubsub=pubsub,
             payload_model=payload,
             concurrency=concurrency,
-            name=name,
-            max_attempts=max_attempts,
-            retry_base_seconds=retry_base_seconds,
+            **common,
         )
 
     def data_processor(
@@ -208,9 +200,7 @@ class Registry:
         cron: str | None = None,
         binding: str | None = None,
         payload: type[BaseModel] | None = None,
-        name: str | None = None,
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-        retry_base_seconds: float = 1.0,
+        **common: Unpack[CommonOptions],
     ) -> Callable[[Handler], Handler]:
         """A long run over a large data set in chunks. The handler reports each chunk with
         `ctx.chunk_done(...)`, which saves progress and a checkpoint, and stops the run there
@@ -221,9 +211,7 @@ class Registry:
             cron=cron,
             binding=binding,
             payload_model=payload,
-            name=name,
-            max_attempts=max_attempts,
-            retry_base_seconds=retry_base_seconds,
+            **common,
         )
 
     def integration(
@@ -232,20 +220,12 @@ class Registry:
         cron: str | None = None,
         binding: str | None = None,
         payload: type[BaseModel] | None = None,
-        name: str | None = None,
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-        retry_base_seconds: float = 1.0,
+        **common: Unpack[CommonOptions],
     ) -> Callable[[Handler], Handler]:
         """A task that syncs with an external system through `ctx.http` (timeouts, retries with
         backoff and jitter) and keeps its sync position with `ctx.positions`."""
         return self._register(
-            kind="integration",
-            cron=cron,
-            binding=binding,
-            payload_model=payload,
-            name=name,
-            max_attempts=max_attempts,
-            retry_base_seconds=retry_base_seconds,
+            kind="integration", cron=cron, binding=binding, payload_model=payload, **common
         )
 
 

@@ -28,6 +28,7 @@ from app.db.mongo import Database
 from stack.scale import scaled_run_file
 from tests.partner_api import PartnerApi, PartnerState
 from tests.support import MONGODB_URI, unique_database, uri_with_database
+from tests.workers import FLAKY_TOPIC, ORDERED_TOPIC, SLOW_QUEUE_TOPIC
 
 ROOT = Path(__file__).resolve().parents[2]
 OPERATOR_TOKEN = "e2e-operator-token"
@@ -223,6 +224,22 @@ def prepare_worker(
         run_file=run_file,
         log_file=tmp / f"{app_id}.log",
         namespace=f"e2e-{app_id}",
+    )
+
+
+# The topics the e2e tests publish to. Their Redis streams outlive a run, and an app id's
+# consumer group would start with every message published since it last ran (by the benchmark,
+# say): each e2e session starts from empty streams.
+TEST_TOPICS = ["domain-events", "work-items", FLAKY_TOPIC, ORDERED_TOPIC, SLOW_QUEUE_TOPIC]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def empty_test_streams() -> None:
+    port = os.environ.get("REDIS_PORT", "6379")
+    subprocess.run(
+        ["redis-cli", "-h", "127.0.0.1", "-p", port, "DEL", *TEST_TOPICS],
+        check=True,
+        capture_output=True,
     )
 
 

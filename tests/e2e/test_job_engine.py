@@ -11,6 +11,7 @@ from bson import ObjectId
 from app.db.mongo import Database, Document
 from app.workers.builtin.message_queue import TOPIC as WORK_QUEUE
 from tests.e2e.conftest import RunningWorker
+from tests.e2e.customers import progress_reaching, seed_customers
 from tests.partner_api import PartnerApi
 from tests.support import eventually, run_reaching
 from tests.workers import FLAKY_TOPIC
@@ -89,30 +90,16 @@ async def test_an_event_retried_to_death_then_requeued_to_success(
     assert requeued["result"] == {"key": key, "attempts_seen": 6}
 
 
-async def _seed_customers(db: Database, count: int) -> None:
-    await db["customers"].delete_many({})
-    await db["orders"].delete_many({})
-    await db["customer_summaries"].delete_many({})
-    await db["customers"].insert_many([{"_id": f"c{n:05d}"} for n in range(count)])
-    await db["orders"].insert_many(
-        [{"customer_id": f"c{n % count:05d}", "amount": n % 50} for n in range(count * 3)]
-    )
-
-
 async def test_a_data_processor_is_cancelled_midway(
     worker: RunningWorker, e2e_db: Database
 ) -> None:
-    await _seed_customers(e2e_db, 600)
+    await seed_customers(e2e_db, 600)
     async with worker.api() as api:
         run_id = await trigger(
             api, "recompute_customer_summaries", {"chunk_size": 25, "pause_ms": 150}
         )
 
-        async def some_chunks_done() -> bool:
-            run = (await api.get(f"/api/runs/{run_id}")).json()
-            return bool(run["progress"] and run["progress"]["done"] >= 50)
-
-        await eventually(some_chunks_done, what="a few chunks")
+        await progress_reaching(api, run_id, 50)
         assert (await api.post(f"/api/runs/{run_id}/cancel")).status_code == 202
         run = await run_reaching(api, run_id, {"cancelled", "succeeded"})
 

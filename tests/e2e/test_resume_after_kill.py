@@ -10,8 +10,9 @@ from pymongo import AsyncMongoClient
 
 from app.db.mongo import Database
 from tests.e2e.conftest import SPARE_PORTS, RunningWorker, prepare_worker
+from tests.e2e.customers import progress_reaching, seed_customers
 from tests.e2e.test_job_engine import trigger
-from tests.support import eventually, run_reaching, unique_database
+from tests.support import run_reaching, unique_database
 
 pytestmark = pytest.mark.e2e
 
@@ -42,22 +43,14 @@ async def test_a_killed_data_processor_resumes_from_its_checkpoint(
     killable: tuple[RunningWorker, Database],
 ) -> None:
     worker, db = killable
-    await db["customers"].insert_many([{"_id": f"c{n:05d}"} for n in range(CUSTOMERS)])
-    await db["orders"].insert_many(
-        [{"customer_id": f"c{n % CUSTOMERS:05d}", "amount": n % 90} for n in range(CUSTOMERS * 2)]
-    )
+    await seed_customers(db, CUSTOMERS)
     worker.start()
     async with worker.api() as api:
         run_id = await trigger(
             api, "recompute_customer_summaries", {"chunk_size": 25, "pause_ms": 100}
         )
 
-        async def a_third_done() -> dict[str, Any] | None:
-            run: dict[str, Any] = (await api.get(f"/api/runs/{run_id}")).json()
-            done = run["progress"]["done"] if run["progress"] else 0
-            return run if done >= CUSTOMERS // 3 else None
-
-        before_kill = await eventually(a_third_done, what="a third of the customers")
+        before_kill = await progress_reaching(api, run_id, CUSTOMERS // 3)
     worker.stop(signal.SIGKILL)
     killed_instance = before_kill["instance"]
 

@@ -21,6 +21,7 @@ from pymongo import AsyncMongoClient
 from app.db.mongo import Database, Document
 from app.workers.builtin.message_queue import TOPIC as WORK_QUEUE
 from tests.e2e.conftest import CLUSTER_PORTS, RunningWorker, prepare_worker
+from tests.e2e.customers import progress_reaching, seed_customers
 from tests.e2e.test_job_engine import trigger
 from tests.support import eventually, run_reaching, unique_database
 from tests.workers import ORDERED_TOPIC
@@ -213,21 +214,13 @@ async def test_a_killed_instance_data_processor_is_finished_by_another_from_its_
     cluster: RunningWorker, db: Database
 ) -> None:
     customers = 900
-    await db["customers"].insert_many([{"_id": f"c{n:05d}"} for n in range(customers)])
-    await db["orders"].insert_many(
-        [{"customer_id": f"c{n % customers:05d}", "amount": n % 70} for n in range(customers * 2)]
-    )
+    await seed_customers(db, customers)
     async with cluster.api(0) as api:
         run_id = await trigger(
             api, "recompute_customer_summaries", {"chunk_size": 30, "pause_ms": 100}
         )
 
-        async def a_third_done() -> dict[str, Any] | None:
-            run: dict[str, Any] = (await api.get(f"/api/runs/{run_id}")).json()
-            done = run["progress"]["done"] if run["progress"] else 0
-            return run if done >= customers // 3 else None
-
-        before = await eventually(a_third_done, what="a third of the customers")
+        before = await progress_reaching(api, run_id, customers // 3)
     assert before["instance"].startswith(cluster.instance_name(0))
     cluster.signal_instance(0, signal.SIGKILL)
 
