@@ -11,6 +11,8 @@ import httpx
 from dapr.ext.fastapi import DaprActor
 from fastapi import FastAPI
 from loguru import logger
+from opentelemetry.sdk.metrics.export import MetricReader
+from opentelemetry.sdk.trace.export import SpanExporter
 
 from app.actors.client import ActorClient
 from app.actors.hosting import configure_actor_runtime, register_actors
@@ -20,12 +22,13 @@ from app.api.routes import dapr, dead_letters, health, jobs, runs, schedules
 from app.api.state import AppState
 from app.core.config import Settings
 from app.core.logging import configure_logging
-from app.core.telemetry import create_tracer_provider, instrument
+from app.core.telemetry import create_telemetry, instrument
 from app.dapr.sidecar import Sidecar
 from app.db.mongo import create_client, database_of
 from app.dispatch.context_factory import ContextFactory
 from app.dispatch.dispatcher import Dispatcher
 from app.dispatch.executor import RunExecutor
+from app.dispatch.metrics import RunMetrics
 from app.dispatch.poller import RunPoller
 from app.dispatch.settings import EngineSettings
 from app.integrations.http import ResilientHttp
@@ -40,7 +43,13 @@ BUILTIN_WORKERS = "app.workers.builtin"
 _RESERVED_BINDING_NAMES = {"api", "dapr", "events", "job", "actors", "healthz", "readyz", "docs"}
 
 
-def create_app(settings: Settings | None = None, registry: Registry | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    registry: Registry | None = None,
+    *,
+    span_exporter: SpanExporter | None = None,
+    metric_reader: MetricReader | None = None,
+) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.serilog)
     if registry is None:
@@ -51,7 +60,9 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     # The pid makes each start of a process an instance of its own: a restarted process must not
     # take the leases of the one that died for its own.
     instance = f"{settings.app.instance_id or socket.gethostname()}-{os.getpid()}"
-    tracer_provider = create_tracer_provider(settings, instance)
+    telemetry = create_telemetry(
+        settings, instance, span_exporter=span_exporter, metric_reader=metric_reader
+    )
     engine = EngineSettings(
         lease_seconds=settings.worker.lease_seconds,
         poll_interval_seconds=settings.worker.poll_interval_seconds,
@@ -64,7 +75,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         async with AsyncExitStack() as stack:
             mongo = create_client(settings)
             stack.push_async_callback(mongo.close)
-            stack.callback(tracer_provider.shutdown)
+            stack.callback(telemetry.shutdown)
             sidecar = await stack.enter_async_context(Sidecar(settings))
             outbound = await stack.enter_async_context(
                 httpx.AsyncClient(timeout=settings.data_sync.timeout_seconds)
@@ -82,7 +93,8 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
                 actors=actors,
                 instance=instance,
                 engine=engine,
-                tracer=tracer_provider.get_tracer("aevatar-worker"),
+                tracer=telemetry.tracer,
+                metrics=RunMetrics(telemetry.meter),
             )
             dispatcher = Dispatcher(
                 registry=registry,
@@ -144,7 +156,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         app.include_router(router)
     app.include_router(dapr.binding_router(registry))
     app.add_middleware(DaprTokenMiddleware, token=settings.dapr.app_api_token)
-    instrument(app, tracer_provider)
+    instrument(app, telemetry)
     return app
 
 

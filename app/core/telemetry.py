@@ -1,25 +1,75 @@
-"""OpenTelemetry: a tracer provider for the app, and FastAPI's server spans joined to the trace
-that daprd propagates in `traceparent`."""
+"""OpenTelemetry: traces (FastAPI's server spans, joined to the `traceparent` daprd sends, and a
+span per run attempt) and metrics (runs finished, their durations).
+
+Exported over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (the standard OpenTelemetry
+variables configure the exporters); otherwise they are made and kept in the process only.
+"""
+
+import os
+from dataclasses import dataclass
 
 from fastapi import FastAPI
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 
 from app.core.config import Settings
 
 
-def create_tracer_provider(settings: Settings, instance: str) -> TracerProvider:
+@dataclass(frozen=True)
+class Telemetry:
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+
+    @property
+    def tracer(self) -> trace.Tracer:
+        return self.tracer_provider.get_tracer("aevatar-worker")
+
+    @property
+    def meter(self) -> metrics.Meter:
+        return self.meter_provider.get_meter("aevatar-worker")
+
+    def shutdown(self) -> None:
+        self.tracer_provider.shutdown()
+        self.meter_provider.shutdown()
+
+
+def create_telemetry(
+    settings: Settings,
+    instance: str,
+    *,
+    span_exporter: SpanExporter | None = None,
+    metric_reader: MetricReader | None = None,
+) -> Telemetry:
+    """`span_exporter` and `metric_reader` replace the OTLP ones (tests pass in-memory ones)."""
     resource = Resource.create({"service.name": settings.app.name, "service.instance.id": instance})
-    return TracerProvider(resource=resource)
+    tracer_provider = TracerProvider(resource=resource)
+    readers: list[MetricReader] = []
+    if span_exporter is not None:
+        tracer_provider.add_span_processor(SimpleSpanProcessor(span_exporter))
+    if metric_reader is not None:
+        readers.append(metric_reader)
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import (  # noqa: PLC0415
+            OTLPMetricExporter,
+        )
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
+            OTLPSpanExporter,
+        )
+
+        tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
+    return Telemetry(tracer_provider, MeterProvider(resource=resource, metric_readers=readers))
 
 
-def instrument(app: FastAPI, provider: TracerProvider) -> None:
+def instrument(app: FastAPI, telemetry: Telemetry) -> None:
     FastAPIInstrumentor.instrument_app(
-        app, tracer_provider=provider, excluded_urls="healthz,readyz"
+        app,
+        tracer_provider=telemetry.tracer_provider,
+        meter_provider=telemetry.meter_provider,
+        excluded_urls="healthz,readyz",
     )
-
-
-def tracer(provider: TracerProvider) -> trace.Tracer:
-    return provider.get_tracer("aevatar-worker")

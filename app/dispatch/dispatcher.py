@@ -14,6 +14,7 @@ from typing import Any
 
 from loguru import logger
 from opentelemetry import trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from pydantic import ValidationError
 
 from app.actors.client import ActorClient, ActorUnavailable
@@ -162,6 +163,7 @@ class Dispatcher:
             started_at=now if claim else None,
             instance=self._instance if claim else None,
             trace_id=_current_trace_id(),
+            traceparent=_current_traceparent(),
             payload=payload,
             next_attempt_at=None if claim else now + self._hold_for(sequence_key),
             sequence_key=sequence_key,
@@ -303,6 +305,7 @@ class Dispatcher:
             max_attempts=worker.max_attempts,
             created_at=now,
             trace_id=_current_trace_id(),
+            traceparent=_current_traceparent(),
             payload=run.payload,
             next_attempt_at=now,
             sequence_key=run.sequence_key,
@@ -336,6 +339,7 @@ class Dispatcher:
             instance=self._instance,
             error=RunError(type="ValidationError", message=str(invalid)),
             trace_id=_current_trace_id(),
+            traceparent=_current_traceparent(),
             payload=payload,
         )
         await self._runs.insert(run, dedupe_key=f"event:{event_id}")
@@ -358,6 +362,12 @@ class Dispatcher:
         if run is None:
             raise UnknownRun(run_id)
         return run
+
+
+def _current_traceparent() -> str | None:
+    carrier: dict[str, str] = {}
+    TraceContextTextMapPropagator().inject(carrier)
+    return carrier.get("traceparent")
 
 
 def _current_trace_id() -> str | None:

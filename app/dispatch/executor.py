@@ -14,12 +14,15 @@ from typing import Any
 
 from loguru import logger
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from app.actors.client import ActorClient
 from app.core.clock import utc_now
 from app.dispatch.context_factory import ContextFactory
 from app.dispatch.lease import RunLeaseKeeper
+from app.dispatch.metrics import RunMetrics
 from app.dispatch.settings import EngineSettings
 from app.models.runs import Attempt, JobRun, RunError, RunStatus
 from app.repositories.runs import RunRepository
@@ -38,6 +41,7 @@ class RunExecutor:
         instance: str,
         engine: EngineSettings,
         tracer: trace.Tracer,
+        metrics: RunMetrics,
     ) -> None:
         self._registry = registry
         self._runs = runs
@@ -46,6 +50,7 @@ class RunExecutor:
         self._instance = instance
         self._engine = engine
         self._tracer = tracer
+        self._metrics = metrics
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._cancelled_by_operator: set[str] = set()
         self._limits = {w.name: asyncio.Semaphore(w.concurrency) for w in registry if w.concurrency}
@@ -123,6 +128,7 @@ class RunExecutor:
         finish = {"started_at": started_at, "clock": clock, "log": log}
         with self._tracer.start_as_current_span(
             f"run {worker.name}",
+            context=_parent_context(run),
             kind=SpanKind.CONSUMER,
             attributes={"job": worker.name, "run.id": run.id, "run.attempt": run.attempt},
         ) as span:
@@ -232,7 +238,17 @@ class RunExecutor:
         if not recorded:
             log.warning("run was taken over by another instance; its outcome here is discarded")
             return
+        self._metrics.attempt_finished(
+            job=run.job, kind=run.kind, status=status, duration_ms=duration_ms
+        )
         log.bind(status=status.value, duration_ms=round(duration_ms, 1)).info("run finished")
+
+
+def _parent_context(run: JobRun) -> Context | None:
+    """Within a request (a delivered event), the request's trace; else the run's own."""
+    if trace.get_current_span().get_span_context().is_valid or not run.traceparent:
+        return None
+    return TraceContextTextMapPropagator().extract({"traceparent": run.traceparent})
 
 
 def _payload_for(worker: Worker, payload: Any) -> Any:

@@ -84,6 +84,8 @@ class JobRun(BaseModel):
     result: dict[str, Any] | None = None
     error: RunError | None = None
     trace_id: str | None = None
+    traceparent: str | None = None
+    """The W3C trace context the run was created in: its later attempts join that trace."""
     payload: Any = None
     attempts: list[Attempt] = []
     next_attempt_at: datetime | None = None
