@@ -220,3 +220,24 @@ async def test_the_openapi_schema_documents_the_operator_api(client: httpx.Async
     ):
         assert path in paths, path
     assert paths["/api/runs"]["get"]["description"].startswith("Runs, newest first")
+
+
+async def test_schedules_are_validated_before_the_sidecar_is_asked(
+    client: httpx.AsyncClient,
+) -> None:
+    five_fields = await client.put(
+        "/api/schedules/nightly", json={"job": "heartbeat", "cron": "0 3 * * *"}
+    )
+    assert five_fields.status_code == 422
+    assert "six-field" in five_fields.text
+    both = await client.put(
+        "/api/schedules/nightly",
+        json={"job": "heartbeat", "cron": "@daily", "due_time": "2030-01-01T00:00:00Z"},
+    )
+    assert both.status_code == 422
+    assert (
+        await client.put("/api/schedules/bad name!", json={"job": "heartbeat", "cron": "@daily"})
+    ).status_code == 422
+    unknown = await client.put("/api/schedules/nightly", json={"job": "nope", "cron": "@daily"})
+    assert unknown.status_code == 404
+    assert (await client.delete("/api/schedules/never-made")).status_code == 404

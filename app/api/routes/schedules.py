@@ -1,5 +1,7 @@
 """Schedules created at run time, through the Dapr Jobs API."""
 
+from typing import Annotated
+
 from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
 
 from app.api.deps import State, require_operator
@@ -11,7 +13,8 @@ router = APIRouter(
     prefix="/api/schedules", tags=["schedules"], dependencies=[Depends(require_operator)]
 )
 
-ScheduleName = Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+# What the Dapr Jobs API accepts as a job name, and is safe in a URL path.
+ScheduleName = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
 
 
 @router.get("")
@@ -21,7 +24,7 @@ async def list_schedules(state: State) -> list[JobSchedule]:
 
 
 @router.put("/{name}")
-async def put_schedule(name: str, body: ScheduleIn, state: State) -> JobSchedule:
+async def put_schedule(name: ScheduleName, body: ScheduleIn, state: State) -> JobSchedule:
     """Creates or replaces a schedule: the sidecar's scheduler fires the job by it."""
     worker = state.dispatcher.worker(body.job)
     await state.sidecar.schedule_job(
@@ -41,7 +44,7 @@ async def put_schedule(name: str, body: ScheduleIn, state: State) -> JobSchedule
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_schedule(name: str, state: State) -> Response:
+async def delete_schedule(name: ScheduleName, state: State) -> Response:
     """Deletes a schedule: it fires no more."""
     if await state.schedules.get(name) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no schedule named {name!r}")
