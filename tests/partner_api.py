@@ -7,7 +7,6 @@ purpose: every `fail_every`-th request answers 503, so the worker's retries run 
 import asyncio
 import socket
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +15,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.support import eventually_sync
 
 
 @dataclass
@@ -55,11 +56,7 @@ class PartnerApi:
 
     def start(self) -> None:
         self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the partner API did not start")
-            time.sleep(0.01)
+        eventually_sync(lambda: self._server.started, within=10, what="the partner API")
 
     def stop(self) -> None:
         self._server.should_exit = True

@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -22,6 +23,24 @@ def uri_with_database(uri: str, database: str) -> str:
 
 def unique_database(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+def eventually_sync(
+    probe: Callable[[], T | None],
+    *,
+    within: float = 30.0,
+    interval: float = 0.1,
+    what: str = "the condition",
+) -> T:
+    """`eventually` for code outside an event loop (process management in fixtures)."""
+    deadline = time.monotonic() + within
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within:.0f} s waiting for {what}")
+        time.sleep(interval)
 
 
 async def eventually(

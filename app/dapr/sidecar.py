@@ -56,12 +56,6 @@ class Sidecar:
         if response.status_code != 404:
             _raise_for_status(response)
 
-    async def publish(self, topic: str, data: Any, *, pubsub: str | None = None) -> None:
-        response = await self._http.post(
-            f"/v1.0/publish/{pubsub or self._pubsub}/{topic}", json=data
-        )
-        response.raise_for_status()
-
 
 class SidecarError(Exception):
     """The sidecar refused a call; the message carries its error code and text."""

@@ -37,6 +37,3 @@ class DomainEventRepository:
         except DuplicateKeyError:
             return False
         return True
-
-    async def get(self, event_id: str) -> dict[str, Any] | None:
-        return await self._events.find_one({"_id": event_id})

@@ -10,8 +10,8 @@ from bson import ObjectId
 
 from app.db.mongo import Database, Document
 from app.workers.builtin.message_queue import TOPIC as WORK_QUEUE
-from tests.e2e.conftest import RunningWorker
 from tests.e2e.customers import progress_reaching, seed_customers
+from tests.e2e.deployment import RunningWorker
 from tests.partner_api import PartnerApi
 from tests.support import eventually, run_reaching
 from tests.workers import FLAKY_TOPIC

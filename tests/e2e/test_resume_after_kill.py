@@ -9,8 +9,8 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from app.db.mongo import Database
-from tests.e2e.conftest import SPARE_PORTS, RunningWorker, prepare_worker
 from tests.e2e.customers import progress_reaching, seed_customers
+from tests.e2e.deployment import SPARE_PORTS, RunningWorker, prepare_worker
 from tests.e2e.test_job_engine import trigger
 from tests.support import run_reaching, unique_database
 

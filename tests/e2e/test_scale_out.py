@@ -20,8 +20,8 @@ from pymongo import AsyncMongoClient
 
 from app.db.mongo import Database, Document
 from app.workers.builtin.message_queue import TOPIC as WORK_QUEUE
-from tests.e2e.conftest import CLUSTER_PORTS, RunningWorker, prepare_worker
 from tests.e2e.customers import progress_reaching, seed_customers
+from tests.e2e.deployment import CLUSTER_PORTS, RunningWorker, prepare_worker
 from tests.e2e.test_job_engine import trigger
 from tests.support import eventually, run_reaching, unique_database
 from tests.workers import ORDERED_TOPIC

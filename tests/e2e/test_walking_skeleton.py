@@ -11,7 +11,7 @@ import pytest
 
 from app.db.mongo import Database, Document
 from app.workers.builtin.domain_events import TOPIC
-from tests.e2e.conftest import RunningWorker, dapr_cli
+from tests.e2e.deployment import RunningWorker, dapr_cli
 from tests.support import eventually
 
 pytestmark = pytest.mark.e2e

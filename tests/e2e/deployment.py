@@ -1,0 +1,221 @@
+"""Deployments of the worker on the real stack: `dapr run -f` of the run file `stack/scale.py`
+writes (what `make run-scaled` runs), with one or more instances, each with its own daprd.
+
+Used by the e2e tests and by the benchmark. `make up` must have started the stack.
+"""
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from stack.scale import scaled_run_file
+from tests.support import MONGODB_URI, eventually_sync, uri_with_database
+
+ROOT = Path(__file__).resolve().parents[2]
+OPERATOR_TOKEN = "e2e-operator-token"
+
+
+@dataclass(frozen=True)
+class Ports:
+    """The first instance's ports; instance i adds i to each."""
+
+    app: int
+    http: int
+    grpc: int
+    metrics: int
+
+
+MAIN_PORTS = Ports(app=18000, http=13500, grpc=15001, metrics=19190)
+SPARE_PORTS = Ports(app=18100, http=13600, grpc=15101, metrics=19290)
+CLUSTER_PORTS = Ports(app=18200, http=13700, grpc=15201, metrics=19390)
+
+
+@dataclass
+class RunningWorker:
+    """One `dapr run -f` of a run file written by stack/scale.py: one or more instances of an
+    app, each with its own daprd. The first instance is the default of every helper."""
+
+    app_id: str
+    ports: Ports
+    instances: int
+    database: str
+    run_file: Path
+    log_file: Path
+    # Each test deployment in a Dapr namespace of its own: actor types are unique per namespace,
+    # as two apps hosting the same types would share (and fight over) the same actors.
+    namespace: str = "default"
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def app_port(self, n: int = 0) -> int:
+        return self.ports.app + n
+
+    def app_url_of(self, n: int) -> str:
+        return f"http://127.0.0.1:{self.ports.app + n}"
+
+    def sidecar_url_of(self, n: int) -> str:
+        return f"http://127.0.0.1:{self.ports.http + n}"
+
+    @property
+    def app_url(self) -> str:
+        return self.app_url_of(0)
+
+    @property
+    def sidecar_url(self) -> str:
+        return self.sidecar_url_of(0)
+
+    def instance_name(self, n: int) -> str:
+        return f"{self.app_id}-{n + 1}"
+
+    def api(self, n: int = 0) -> httpx.AsyncClient:
+        """A client of instance n's operator API, with the operator token."""
+        return httpx.AsyncClient(
+            base_url=self.app_url_of(n),
+            headers={"authorization": f"Bearer {OPERATOR_TOKEN}"},
+            timeout=30,
+        )
+
+    def app_log_lines(self) -> list[dict[str, Any]]:
+        """The apps' JSON log lines, as the CLI printed them (`== APP - <id> == {...}`)."""
+        lines = []
+        for line in self.log_file.read_text(errors="replace").splitlines():
+            _, marker, rest = line.partition(f"== APP - {self.app_id} == ")
+            if marker and rest.startswith("{"):
+                with contextlib.suppress(ValueError):
+                    lines.append(json.loads(rest))
+        return lines
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+
+    def start(self) -> None:
+        env = {**os.environ, "DAPR_HOST_IP": "127.0.0.1", "NAMESPACE": self.namespace}
+        with self.log_file.open("ab") as log:
+            self.process = subprocess.Popen(
+                [dapr_cli(), "run", "-f", str(self.run_file)],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        for n in range(self.instances):
+            self._wait_until_ready(n)
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        """Signals the CLI, every daprd and app (one process group), and waits for them."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, sig)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        for n in range(self.instances):
+            _wait_port_free(self.ports.app + n)
+        self.process = None
+
+    def signal_instance(self, n: int, sig: signal.Signals) -> None:
+        """Signals one instance: its app and its daprd, as Kubernetes does a pod's containers."""
+        for port in (self.ports.app + n, self.ports.http + n):
+            for pid in _pids_listening(port):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+
+    def _wait_until_ready(self, n: int) -> None:
+        def ready() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"dapr run exited with {self.process.returncode}:\n{self.log_tail()}"
+                )
+            try:
+                app = httpx.get(f"{self.app_url_of(n)}/readyz", timeout=2)
+                # daprd's own health: 204 once it is fully initialised, app channel included.
+                sidecar = httpx.get(f"{self.sidecar_url_of(n)}/v1.0/healthz", timeout=2)
+            except httpx.TransportError:
+                return False
+            return app.status_code == 200 and sidecar.status_code == 204
+
+        eventually_sync(ready, within=90, interval=0.25, what=f"{self.instance_name(n)} ready")
+
+
+def _pids_listening(port: int) -> list[int]:
+    listing = subprocess.run(
+        ["ss", "-Htlnp", f"sport = :{port}"], capture_output=True, text=True, check=True
+    ).stdout
+    return [int(pid) for pid in re.findall(r"pid=(\d+)", listing)]
+
+
+def _wait_port_free(port: int) -> None:
+    def free() -> bool:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=0.5)
+        except httpx.TransportError:
+            return True
+        return False
+
+    eventually_sync(free, within=15, what=f"port {port} to be free")
+
+
+def dapr_cli() -> str:
+    found = shutil.which("dapr") or str(
+        Path(os.environ.get("DAPR_RUNTIME_PATH", Path.home())) / ".dapr" / "bin" / "dapr"
+    )
+    assert Path(found).exists(), "no dapr CLI: run `make up`, which builds it"
+    return found
+
+
+def prepare_worker(
+    tmp: Path,
+    *,
+    app_id: str,
+    ports: Ports,
+    database: str,
+    env: dict[str, str],
+    instances: int = 1,
+    resources: list[Path] | None = None,
+) -> RunningWorker:
+    """The run file of `stack/scale.py` (what `make run-scaled` runs), for the tests."""
+    spec = scaled_run_file(
+        instances=instances,
+        app_id=app_id,
+        app_port=ports.app,
+        http_port=ports.http,
+        grpc_port=ports.grpc,
+        metrics_port=ports.metrics,
+        env={
+            "ConnectionStrings__Default": uri_with_database(MONGODB_URI, database),
+            "Serilog__Format": "json",
+            "Worker__Modules": '["tests.workers"]',
+            "Worker__LeaseSeconds": "3",
+            "Worker__PollIntervalSeconds": "0.2",
+            "Api__OperatorToken": OPERATOR_TOKEN,
+            **env,
+        },
+        extra_resources=[str(path) for path in resources or []],
+    )
+    run_file = tmp / f"dapr.{app_id}.yaml"
+    run_file.write_text(yaml.safe_dump(spec))
+    return RunningWorker(
+        app_id=app_id,
+        ports=ports,
+        instances=instances,
+        database=database,
+        run_file=run_file,
+        log_file=tmp / f"{app_id}.log",
+        namespace=f"e2e-{app_id}",
+    )
