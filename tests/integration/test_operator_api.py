@@ -1,6 +1,8 @@
 """The operator API over the run engine: triggers, retries, the dead set, requeue, paging."""
 
 import httpx
+import pytest
+from bson import ObjectId
 
 from app.db.mongo import Database
 from tests.support import eventually, run_reaching
@@ -241,3 +243,41 @@ async def test_schedules_are_validated_before_the_sidecar_is_asked(
     unknown = await client.put("/api/schedules/nightly", json={"job": "nope", "cron": "@daily"})
     assert unknown.status_code == 404
     assert (await client.delete("/api/schedules/never-made")).status_code == 404
+
+
+async def test_a_running_run_is_interrupted_by_cancel(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    run_id = await trigger(client, "flaky_job", {"key": "cancel-running", "sleep_ms": 30_000})
+    await run_reaching(client, run_id, {"running"})
+
+    assert (await client.post(f"/api/runs/{run_id}/cancel")).status_code == 202
+
+    run = await run_reaching(client, run_id, {"cancelled", "succeeded"}, within=10)
+    assert run["status"] == "cancelled"
+    assert run["error"]["message"] == "cancelled by an operator"
+    assert await db["test_completions"].find_one({"_id": "cancel-running"}) is None
+
+
+async def test_a_run_taken_over_elsewhere_is_abandoned_here(
+    capsys: pytest.CaptureFixture[str], client: httpx.AsyncClient, db: Database
+) -> None:
+    """Another instance claimed the run (this one's lease was thought expired): this instance
+    stops working on it at its next renewal, and writes no outcome over the other's.
+
+    `capsys` comes first so that it is in place when `client` sets the app's log sink up."""
+    run_id = await trigger(client, "flaky_job", {"key": "taken-over", "sleep_ms": 4_000})
+    await run_reaching(client, run_id, {"running"})
+
+    await db["job_runs"].update_one({"_id": ObjectId(run_id)}, {"$set": {"instance": "thief"}})
+
+    seen: list[str] = []
+
+    async def stopped_here() -> bool:
+        seen.append(capsys.readouterr().err)
+        return any("lease lost" in chunk and run_id in chunk for chunk in seen)
+
+    await eventually(stopped_here, within=10, what="this instance to let the run go")
+    run = (await client.get(f"/api/runs/{run_id}")).json()
+    assert (run["instance"], run["status"], run["attempts"]) == ("thief", "running", [])
+    assert await db["test_completions"].find_one({"_id": "taken-over"}) is None
