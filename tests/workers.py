@@ -2,6 +2,8 @@
 worker module would be. They fail on purpose, on a plan the test gives in the payload."""
 
 import asyncio
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -140,3 +142,49 @@ async def ordered_ledger(entry: LedgerEntry, ctx: JobContext) -> dict[str, Any]:
         {"$inc": {"in_flight": -1}, "$push": {"entries": entry.seq, "instances": ctx.instance}},
     )
     return {"account": entry.account, "seq": entry.seq}
+
+
+SINGLE_FILE_TOPIC = "single-file-queue"
+
+
+@registry.queue_processor(
+    topic=SINGLE_FILE_TOPIC,
+    payload=FailurePlan,
+    concurrency=1,
+    name="single_file_queue",
+    max_attempts=2,
+)
+async def single_file_queue(plan: FailurePlan, ctx: JobContext) -> dict[str, Any]:
+    """One item at a time per instance; items queue behind a slow one."""
+    return await _follow(plan, ctx)
+
+
+class Opaque:
+    """Nothing a run document can hold."""
+
+
+class ResultPlan(BaseModel):
+    kind: str = "convertible"
+
+
+@registry.scheduled(cron="0 0 0 1 1 *", payload=ResultPlan, name="odd_result_job", max_attempts=1)
+async def odd_result_job(plan: ResultPlan, ctx: JobContext) -> Any:
+    """Returns what BSON cannot encode as it is: convertible values, or an opaque object."""
+    if plan.kind == "opaque":
+        return {"thing": Opaque()}
+    return {"total": Decimal("12.50"), "day": date(2026, 11, 29), "tags": {"vip"}}
+
+
+@registry.scheduled(
+    cron="0 0 0 1 1 *",
+    payload=FailurePlan,
+    name="hanging_job",
+    max_attempts=2,
+    timeout_seconds=0.5,
+    retry_base_seconds=0.05,
+)
+async def hanging_job(plan: FailurePlan, ctx: JobContext) -> dict[str, Any]:
+    """Counts its attempt, then hangs (an awaited call with no timeout of its own)."""
+    await _attempt_number(ctx, plan.key)
+    await asyncio.Event().wait()
+    return {"key": plan.key}

@@ -24,6 +24,7 @@ from app.dapr.outcomes import DeliveryOutcome
 from app.dispatch.errors import PayloadInvalid, RunNotActionable, UnknownJob
 from app.dispatch.executor import RunExecutor
 from app.dispatch.settings import EngineSettings
+from app.dispatch.storable import payload_to_store, unsafe_part
 from app.models.runs import JobRun, Refusal, RunError, RunStatus, RunTrigger
 from app.repositories.runs import RunRepository, UnknownRun
 from app.workers.registry import Registry, Worker
@@ -93,7 +94,7 @@ class Dispatcher:
         if not submission.created or run is None:
             return DeliveryOutcome.SUCCESS
         if run.sequence_key is not None:
-            await self._run_in_sequence(run)
+            await self._run_in_sequence(run, first_hand=True)
         elif run.status is RunStatus.RUNNING:
             # The first attempt runs while Dapr waits, which paces deliveries to the worker's
             # speed; shielded, so that a dropped connection does not abandon it halfway.
@@ -128,8 +129,17 @@ class Dispatcher:
             refusal_reason=f"a second run for this tick, though {coordination}",
         )
 
-    async def fire_schedule(self, worker: Worker, schedule: str, payload: Any) -> Submission:
-        return await self.submit(worker, RunTrigger(type="schedule", schedule=schedule), payload)
+    async def fire_schedule(
+        self, worker: Worker, schedule: str, payload: Any, *, occurrence: datetime
+    ) -> Submission:
+        """One firing of a Jobs API schedule, whose `occurrence` (the firing mapped onto the
+        schedule's grid) names it: a redelivered firing finds the run of the first."""
+        return await self.submit(
+            worker,
+            RunTrigger(type="schedule", schedule=schedule, tick=occurrence),
+            payload,
+            dedupe_key=f"schedule:{schedule}:{occurrence.isoformat()}",
+        )
 
     async def trigger(self, worker: Worker, payload: Any) -> Submission:
         return await self.submit(worker, RunTrigger(type="manual"), payload)
@@ -195,9 +205,11 @@ class Dispatcher:
 
     # -- key sequences -----------------------------------------------------------------------
 
-    async def _run_in_sequence(self, run: JobRun) -> None:
+    async def _run_in_sequence(self, run: JobRun, *, first_hand: bool = False) -> None:
         """Hands the run to its key's actor, which executes it on the instance hosting it, after
-        the key's earlier runs. Without the actor, it runs here (and the history says so)."""
+        the key's earlier runs. When the actor does not answer (its turn did not come in time,
+        or the sidecar is away), the run stays queued behind its key and is handed to the actor
+        again after a lease's length: it never runs out of its key's order."""
         assert run.sequence_key is not None
         try:
             await self._actors.run_in_sequence(
@@ -207,19 +219,22 @@ class Dispatcher:
                 wait_seconds=SEQUENCE_TIMEOUT_SECONDS,
             )
         except ActorUnavailable as exc:
-            logger.bind(job=run.job, run_id=run.id, error=str(exc)).warning(
-                "key sequencer unavailable: running here, out of sequence"
+            retry_at = utc_now() + timedelta(seconds=self._engine.lease_seconds)
+            held = await self._runs.hold(run_id=run.id, until=retry_at)
+            logger.bind(job=run.job, run_id=run.id, error=str(exc), held=held).warning(
+                "key sequencer did not answer: the run waits behind its key"
             )
-            await self._runs.note_refusal(
-                job=run.job,
-                dedupe_key=f"event:{run.trigger.event_id}",
-                refusal=Refusal(
-                    instance=self._instance,
-                    at=utc_now(),
-                    reason=f"ran outside its key's sequence: the key actor failed ({exc})",
-                ),
-            )
-            await self.run_here(run.id)
+            if first_hand and held:
+                await self._runs.note_refusal(
+                    job=run.job,
+                    dedupe_key=f"event:{run.trigger.event_id}",
+                    refusal=Refusal(
+                        instance=self._instance,
+                        at=utc_now(),
+                        reason="not run out of its key's order: the key actor did not answer "
+                        f"({exc}); queued behind its key and handed to the actor again",
+                    ),
+                )
 
     async def run_here(self, run_id: str) -> str:
         """Claims one due run for this instance and executes it to the end of the attempt;
@@ -287,17 +302,18 @@ class Dispatcher:
         return submission.run
 
     async def requeue(self, run_id: str) -> JobRun:
-        """Runs a dead run's payload again, as a new run; the dead one leaves the dead set."""
+        """Runs a dead run's payload again, as a new run; the dead one leaves the dead set.
+
+        The new run is stored first, under a key that allows one requeue per dead run; only
+        then is the dead run marked. A failure between the two loses nothing: the dead run
+        stays in the dead set, and requeueing it again finds the run already stored."""
         run = await self._get(run_id)
         if run.status is not RunStatus.DEAD or run.requeued_as:
             raise RunNotActionable(run, "requeue", "it is not in the dead set")
         worker = self.worker(run.job)
-        new_id = self._runs.new_id()
-        if not await self._runs.mark_requeued(run_id=run_id, new_run_id=new_id):
-            raise RunNotActionable(run, "requeue", "it was requeued already")
         now = utc_now()
         requeued = JobRun(
-            id=new_id,
+            id=self._runs.new_id(),
             job=worker.name,
             kind=worker.kind,
             status=RunStatus.PENDING,
@@ -310,7 +326,13 @@ class Dispatcher:
             next_attempt_at=now,
             sequence_key=run.sequence_key,
         )
-        await self._runs.insert(requeued)
+        dedupe_key = f"requeue:{run.id}"
+        if not await self._runs.insert(requeued, dedupe_key=dedupe_key):
+            existing = await self._runs.find_by_dedupe_key(job=worker.name, dedupe_key=dedupe_key)
+            assert existing is not None, "a duplicate key names an existing run"
+            requeued = existing
+        if not await self._runs.mark_requeued(run_id=run_id, new_run_id=requeued.id):
+            raise RunNotActionable(run, "requeue", "it was requeued already")
         return requeued
 
     # -- helpers -----------------------------------------------------------------------------
@@ -340,7 +362,7 @@ class Dispatcher:
             error=RunError(type="ValidationError", message=str(invalid)),
             trace_id=_current_trace_id(),
             traceparent=_current_traceparent(),
-            payload=payload,
+            payload=payload_to_store(payload),
         )
         await self._runs.insert(run, dedupe_key=f"event:{event_id}")
         logger.bind(job=worker.name, run_id=run.id, event_id=event_id).warning(
@@ -354,8 +376,12 @@ class Dispatcher:
             # No payload (a cron tick, a bare trigger) is the model's defaults.
             valid = worker.payload_model.model_validate({} if payload is None else payload)
         except ValidationError as exc:
-            raise PayloadInvalid(worker.name, exc) from exc
-        return valid.model_dump(mode="json")
+            raise PayloadInvalid.of(worker.name, exc) from exc
+        dumped = valid.model_dump(mode="json")
+        problem = unsafe_part(dumped)
+        if problem is not None:
+            raise PayloadInvalid(worker.name, f"it cannot be stored: {problem}")
+        return dumped
 
     async def _get(self, run_id: str) -> JobRun:
         run = await self._runs.get(run_id)

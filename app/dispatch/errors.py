@@ -1,5 +1,7 @@
 """What the dispatcher refuses, with the fields a route needs to answer."""
 
+from typing import Any
+
 from pydantic import ValidationError
 
 from app.models.runs import JobRun
@@ -16,10 +18,14 @@ class UnknownJob(DispatchError):
 
 
 class PayloadInvalid(DispatchError):
-    def __init__(self, job: str, error: ValidationError) -> None:
-        super().__init__(f"payload for {job!r} is invalid: {error}")
+    def __init__(self, job: str, reason: str, errors: list[Any] | None = None) -> None:
+        super().__init__(f"payload for {job!r} is invalid: {reason}")
         self.job = job
-        self.errors = error.errors(include_url=False)
+        self.errors = errors or [{"msg": reason}]
+
+    @classmethod
+    def of(cls, job: str, error: ValidationError) -> "PayloadInvalid":
+        return cls(job, str(error), list(error.errors(include_url=False)))
 
 
 class RunNotActionable(DispatchError):

@@ -1,6 +1,9 @@
 """The executor: runs one attempt of a run this instance has claimed, and records its outcome.
 
-Each attempt is an asyncio task under a lease (`RunLeaseKeeper`). A failed attempt is retried
+On the model of arq's worker: the lease is kept from the claim on, through the wait for the
+job's concurrency slot; the handler runs as a task of its own, and that task is the only thing
+ever cancelled (by an operator's cancel, a lost lease, a timeout or a shutdown, all told through
+the run's `Flight`); the outcome write is shielded and retried. A failed attempt is retried
 with backoff and jitter up to the job's maximum, then the run is dead. Every write that ends an
 attempt is conditional on this instance still owning the run.
 """
@@ -9,6 +12,7 @@ import asyncio
 import contextlib
 import time
 import traceback
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,17 +21,33 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from app.actors.client import ActorClient
 from app.core.clock import utc_now
 from app.dispatch.context_factory import ContextFactory
+from app.dispatch.flight import Flight, StopReason
 from app.dispatch.lease import RunLeaseKeeper
 from app.dispatch.metrics import RunMetrics
 from app.dispatch.settings import EngineSettings
+from app.dispatch.storable import ResultNotStorable, result_to_store
 from app.models.runs import Attempt, JobRun, RunError, RunStatus
 from app.repositories.runs import RunRepository
 from app.workers.errors import GiveUp, LeaseLost, RetryLater, RunCancelled
 from app.workers.registry import Registry, Worker
+
+# How long a shutdown waits for handlers it cancelled to unwind.
+_UNWIND_SECONDS = 5.0
+
+
+@dataclass
+class Outcome:
+    """How an attempt ended, as the run document records it."""
+
+    status: RunStatus
+    result: dict[str, Any] | None = None
+    error: RunError | None = None
+    next_attempt_at: datetime | None = None
 
 
 class RunExecutor:
@@ -52,7 +72,7 @@ class RunExecutor:
         self._tracer = tracer
         self._metrics = metrics
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._cancelled_by_operator: set[str] = set()
+        self._flights: dict[str, Flight] = {}
         self._limits = {w.name: asyncio.Semaphore(w.concurrency) for w in registry if w.concurrency}
 
     @property
@@ -67,181 +87,285 @@ class RunExecutor:
         return task
 
     def interrupt(self, run: JobRun) -> bool:
-        """Cancels a run executing here (not a data processor: it stops at a chunk boundary)."""
-        task = self._tasks.get(run.id)
-        if task is None or run.kind == "data":
+        """Stops a run executing here, wherever it is (waiting for its slot or in its handler).
+        A data processor is left to stop at its next chunk boundary."""
+        flight = self._flights.get(run.id)
+        if flight is None or run.kind == "data":
             return False
-        self._cancelled_by_operator.add(run.id)
-        task.cancel()
+        flight.stop(StopReason.CANCELLED)
         return True
 
     async def drain(self) -> None:
-        """Graceful shutdown: in-flight runs may finish within the grace period; the rest are
-        handed back to the queue for another instance (or this one, restarted)."""
+        """Graceful shutdown: in-flight runs may finish within the grace period; the rest, those
+        waiting for a slot included, are handed back to the queue for another instance."""
         if not self._tasks:
             return
         pending = set(self._tasks.values())
         logger.bind(in_flight=len(pending)).info("draining in-flight runs")
         _, still_running = await asyncio.wait(pending, timeout=self._engine.shutdown_grace_seconds)
-        for task in still_running:
-            task.cancel()
-        await asyncio.gather(*still_running, return_exceptions=True)
+        for flight in list(self._flights.values()):
+            flight.stop(StopReason.DRAINING)
+        if still_running:
+            await asyncio.wait(still_running, timeout=_UNWIND_SECONDS + 5)
 
     async def _execute(self, run: JobRun) -> None:
         log = logger.bind(job=run.job, run_id=run.id, attempt=run.attempt, kind=run.kind)
         worker = self._registry.get(run.job)
         if worker is None:
             error = RunError(type="UnknownJob", message=f"no worker named {run.job!r} is here")
-            await self._finish(
-                run, RunStatus.DEAD, started_at=utc_now(), clock=0.0, log=log, error=error
-            )
+            await self._record(run, Outcome(RunStatus.DEAD, error=error), utc_now(), 0.0, log)
             return
+        flight = Flight(run=run, timeout_seconds=worker.timeout_seconds)
+        self._flights[run.id] = flight
         lease = RunLeaseKeeper(
             run=run,
             runs=self._runs,
             actors=self._actors,
             instance=self._instance,
             engine=self._engine,
+            flight=flight,
         )
-        holder = await lease.acquire()
-        if holder is not None:
-            # The lease actor says another instance is alive and working on this run.
-            await self._runs.hand_over(
-                run_id=run.id,
-                instance=self._instance,
-                holder=holder,
-                lease_until=utc_now() + timedelta(seconds=self._engine.lease_seconds),
-            )
-            log.bind(holder=holder).warning("run is leased to another instance; left to it")
-            return
+        keeper = asyncio.create_task(lease.keep(), name=f"lease-{run.id}")
         try:
-            async with self._limits.get(worker.name) or contextlib.nullcontext():
-                await self._attempt(worker, run, lease, log)
+            holder = await lease.acquire()
+            if holder is not None:
+                await self._hand_over(run, holder, log)
+                return
+            slot = self._limits.get(worker.name)
+            if slot is not None and not await _take_slot(slot, flight):
+                await self._stopped_before_start(run, flight, log)
+                return
+            try:
+                await self._attempt(worker, run, flight, lease, log)
+            finally:
+                if slot is not None:
+                    slot.release()
         finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+            self._flights.pop(run.id, None)
             await lease.release()
 
-    async def _attempt(self, worker: Worker, run: JobRun, lease: RunLeaseKeeper, log: Any) -> None:
+    async def _attempt(
+        self, worker: Worker, run: JobRun, flight: Flight, lease: RunLeaseKeeper, log: Any
+    ) -> None:
         started_at = utc_now()
-        context = self._contexts.build(worker, run, log=log, control=lease)
-        keeper = asyncio.create_task(lease.keep(asyncio.current_task()))
         clock = time.perf_counter()
-        finish = {"started_at": started_at, "clock": clock, "log": log}
+        context = self._contexts.build(worker, run, log=log, control=lease)
         with self._tracer.start_as_current_span(
             f"run {worker.name}",
             context=_parent_context(run),
             kind=SpanKind.CONSUMER,
             attributes={"job": worker.name, "run.id": run.id, "run.attempt": run.attempt},
         ) as span:
-            try:
-                payload = _payload_for(worker, run.payload)
-                result = await (
-                    worker.handler(payload, context)
-                    if worker.payload_model
-                    else worker.handler(context)
-                )
-            except RunCancelled as exc:
-                await self._finish(run, RunStatus.CANCELLED, **finish, error=_error(exc, tb=False))
-            except LeaseLost:
-                log.warning("lease lost: another instance has taken this run over; stopping")
-            except asyncio.CancelledError:
-                if run.id in self._cancelled_by_operator:
-                    self._cancelled_by_operator.discard(run.id)
-                    cancelled = RunError(type="Cancelled", message="cancelled by an operator")
-                    await self._finish(run, RunStatus.CANCELLED, **finish, error=cancelled)
-                elif lease.lost:
-                    log.warning("lease lost: another instance has taken this run over; stopped")
-                else:
-                    # Shutting down: hand the run back so that an instance takes it over.
-                    with contextlib.suppress(Exception):
-                        await self._runs.release(
-                            run_id=run.id, instance=self._instance, now=utc_now()
-                        )
-                    log.info("shutting down: run handed back to the queue")
-                    raise
-            except Exception as exc:
-                span.record_exception(exc)
-                span.set_status(Status(StatusCode.ERROR))
-                await self._fail(worker, run, exc, **finish)
-            else:
-                await self._finish(run, RunStatus.SUCCEEDED, **finish, result=result)
-            finally:
-                keeper.cancel()
+            flight.start_clock()
+            handler = asyncio.create_task(_invoke(worker, run, context), name=f"handler-{run.id}")
+            timed_out = await _wait_for_handler(handler, flight)
+            if flight.reason is not None or timed_out:
+                handler.cancel()
+                await asyncio.wait({handler}, timeout=_UNWIND_SECONDS)
+            if handler.done() and not handler.cancelled() and handler.exception() is not None:
+                span.record_exception(handler.exception())  # type: ignore[arg-type]
+            outcome = self._outcome_of(worker, run, handler, flight, timed_out=timed_out)
+            if outcome is None:
+                return
+            if outcome.error is not None and outcome.status is not RunStatus.CANCELLED:
+                span.set_status(Status(StatusCode.ERROR, outcome.error.message))
+            await self._record(run, outcome, started_at, clock, log)
 
-    async def _fail(
+    def _outcome_of(
         self,
         worker: Worker,
         run: JobRun,
-        exc: Exception,
+        handler: "asyncio.Task[Any]",
+        flight: Flight,
         *,
-        started_at: datetime,
-        clock: float,
-        log: Any,
-    ) -> None:
-        error = _error(exc)
-        if isinstance(exc, GiveUp) or worker.retry.gives_up_after(run.attempt):
-            log.bind(error=error.message).error("run failed for good: now in the dead set")
-            await self._finish(
-                run, RunStatus.DEAD, started_at=started_at, clock=clock, log=log, error=error
+        timed_out: bool,
+    ) -> Outcome | None:
+        """None: nothing is to be written (the run is another instance's now)."""
+        if flight.reason is not None:
+            return _stopped_outcome(run, flight.reason)
+        if timed_out:
+            message = (
+                f"no chunk finished within {worker.timeout_seconds:g} s"
+                if worker.kind == "data"
+                else f"the attempt ran longer than its timeout of {worker.timeout_seconds:g} s"
             )
-            return
+            return self._failure(worker, run, RunError(type="TimedOut", message=message))
+        return self._handler_outcome(worker, run, handler)
+
+    def _handler_outcome(
+        self, worker: Worker, run: JobRun, handler: "asyncio.Task[Any]"
+    ) -> Outcome | None:
+        if not handler.done() or handler.cancelled():
+            error = RunError(type="Cancelled", message="the handler was cancelled from within")
+            return self._failure(worker, run, error)
+        exc = handler.exception()
+        if isinstance(exc, RunCancelled):
+            return Outcome(RunStatus.CANCELLED, error=_error(exc, tb=False))
+        if isinstance(exc, LeaseLost):
+            return _stopped_outcome(run, StopReason.LEASE_LOST)
+        if exc is not None:
+            return self._failure(worker, run, _error(exc), exc)
+        try:
+            return Outcome(RunStatus.SUCCEEDED, result=result_to_store(handler.result()))
+        except ResultNotStorable as unstorable:
+            return self._failure(worker, run, _error(unstorable, tb=False))
+
+    def _failure(
+        self, worker: Worker, run: JobRun, error: RunError, exc: BaseException | None = None
+    ) -> Outcome:
+        log = logger.bind(job=run.job, run_id=run.id, attempt=run.attempt, error=error.message)
+        if isinstance(exc, GiveUp) or worker.retry.gives_up_after(run.attempt):
+            log.error("run failed for good: now in the dead set")
+            return Outcome(RunStatus.DEAD, error=error)
         delay = (
             exc.defer_seconds
             if isinstance(exc, RetryLater) and exc.defer_seconds is not None
             else worker.retry.delay_after(run.attempt)
         )
-        log.bind(error=error.message, retry_in_s=round(delay, 2)).warning(
-            "attempt failed; will retry"
-        )
-        await self._finish(
-            run,
-            RunStatus.FAILED,
-            started_at=started_at,
-            clock=clock,
-            log=log,
-            error=error,
-            next_attempt_at=utc_now() + timedelta(seconds=delay),
+        log.bind(retry_in_s=round(delay, 2)).warning("attempt failed; will retry")
+        return Outcome(
+            RunStatus.FAILED, error=error, next_attempt_at=utc_now() + timedelta(seconds=delay)
         )
 
-    async def _finish(
-        self,
-        run: JobRun,
-        status: RunStatus,
-        *,
-        started_at: datetime,
-        clock: float,
-        log: Any,
-        result: dict[str, Any] | None = None,
-        error: RunError | None = None,
-        next_attempt_at: datetime | None = None,
+    async def _record(
+        self, run: JobRun, outcome: Outcome, started_at: datetime, clock: float, log: Any
     ) -> None:
-        now = utc_now()
+        """Writes the outcome, shielded from cancellation and retried while the database is
+        away (for as long as the lease lasts: after that, the run is another instance's)."""
         duration_ms = (time.perf_counter() - clock) * 1000 if clock else 0.0
+        write = asyncio.ensure_future(self._write_outcome(run, outcome, started_at, duration_ms))
+        try:
+            recorded = await asyncio.shield(write)
+        except asyncio.CancelledError:
+            await write
+            raise
+        if not recorded:
+            log.warning("run was taken over by another instance; its outcome here is discarded")
+            return
+        if outcome.status is RunStatus.PENDING:
+            log.info("shutting down: run handed back to the queue")
+            return
+        self._metrics.attempt_finished(
+            job=run.job, kind=run.kind, status=outcome.status, duration_ms=duration_ms
+        )
+        log.bind(status=outcome.status.value, duration_ms=round(duration_ms, 1)).info(
+            "run finished"
+        )
+
+    async def _write_outcome(
+        self, run: JobRun, outcome: Outcome, started_at: datetime, duration_ms: float
+    ) -> bool:
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(Exception),
+            wait=wait_exponential(multiplier=0.1, max=2),
+            stop=stop_after_delay(self._engine.lease_seconds),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._write_once(run, outcome, started_at, duration_ms)
+        except Exception as exc:
+            logger.bind(run_id=run.id, error=repr(exc)).error(
+                "could not record the outcome; the run's lease will expire and it is retried"
+            )
+        return False
+
+    async def _write_once(
+        self, run: JobRun, outcome: Outcome, started_at: datetime, duration_ms: float
+    ) -> bool:
+        if outcome.status is RunStatus.PENDING:
+            return await self._runs.release(run_id=run.id, instance=self._instance, now=utc_now())
+        now = utc_now()
         attempt = Attempt(
             attempt=run.attempt,
             instance=self._instance,
             started_at=started_at,
             finished_at=now,
-            status=status,
-            error=error,
+            status=outcome.status,
+            error=outcome.error,
         )
-        recorded = await self._runs.finish_attempt(
+        return await self._runs.finish_attempt(
             run_id=run.id,
             instance=self._instance,
-            status=status,
+            status=outcome.status,
             attempt=attempt,
-            finished_at=None if status is RunStatus.FAILED else now,
+            finished_at=None if outcome.status is RunStatus.FAILED else now,
             duration_ms=duration_ms,
-            result=result,
-            error=error,
-            next_attempt_at=next_attempt_at,
+            result=outcome.result,
+            error=outcome.error,
+            next_attempt_at=outcome.next_attempt_at,
         )
-        if not recorded:
-            log.warning("run was taken over by another instance; its outcome here is discarded")
-            return
-        self._metrics.attempt_finished(
-            job=run.job, kind=run.kind, status=status, duration_ms=duration_ms
+
+    async def _hand_over(self, run: JobRun, holder: str, log: Any) -> None:
+        """The lease actor says another live instance works on this run: leave it to it."""
+        await self._runs.hand_over(
+            run_id=run.id,
+            instance=self._instance,
+            holder=holder,
+            lease_until=utc_now() + timedelta(seconds=self._engine.lease_seconds),
         )
-        log.bind(status=status.value, duration_ms=round(duration_ms, 1)).info("run finished")
+        log.bind(holder=holder).warning("run is leased to another instance; left to it")
+
+    async def _stopped_before_start(self, run: JobRun, flight: Flight, log: Any) -> None:
+        """Stopped while it waited for its slot: its handler never ran."""
+        assert flight.reason is not None
+        outcome = _stopped_outcome(run, flight.reason)
+        if outcome is not None:
+            await self._record(run, outcome, utc_now(), 0.0, log)
+
+
+def _stopped_outcome(run: JobRun, reason: StopReason) -> Outcome | None:
+    if reason is StopReason.CANCELLED:
+        cancelled = RunError(type="Cancelled", message="cancelled by an operator")
+        return Outcome(RunStatus.CANCELLED, error=cancelled)
+    if reason is StopReason.DRAINING:
+        return Outcome(RunStatus.PENDING)
+    logger.bind(job=run.job, run_id=run.id).warning(
+        "lease lost: another instance has taken this run over; nothing written here"
+    )
+    return None
+
+
+async def _invoke(worker: Worker, run: JobRun, context: Any) -> Any:
+    if worker.payload_model is None:
+        return await worker.handler(context)
+    payload = worker.payload_model.model_validate({} if run.payload is None else run.payload)
+    return await worker.handler(payload, context)
+
+
+async def _take_slot(slot: asyncio.Semaphore, flight: Flight) -> bool:
+    """Waits for the job's concurrency slot; False (and no slot held) if the flight stopped."""
+    acquire = asyncio.ensure_future(slot.acquire())
+    stopped = asyncio.ensure_future(flight.stopped.wait())
+    await asyncio.wait({acquire, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if flight.reason is None and acquire.done():
+        return True
+    if acquire.done() and not acquire.cancelled():
+        slot.release()
+    else:
+        acquire.cancel()
+    return False
+
+
+async def _wait_for_handler(handler: "asyncio.Task[Any]", flight: Flight) -> bool:
+    """Waits until the handler ends or the flight is stopped; True when it timed out."""
+    stopped = asyncio.ensure_future(flight.stopped.wait())
+    try:
+        while not handler.done() and flight.reason is None:
+            remaining = flight.remaining()
+            if remaining is not None and remaining <= 0:
+                return True
+            await asyncio.wait(
+                {handler, stopped}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+            )
+    finally:
+        stopped.cancel()
+    return False
 
 
 def _parent_context(run: JobRun) -> Context | None:
@@ -249,12 +373,6 @@ def _parent_context(run: JobRun) -> Context | None:
     if trace.get_current_span().get_span_context().is_valid or not run.traceparent:
         return None
     return TraceContextTextMapPropagator().extract({"traceparent": run.traceparent})
-
-
-def _payload_for(worker: Worker, payload: Any) -> Any:
-    if worker.payload_model is None:
-        return None
-    return worker.payload_model.model_validate({} if payload is None else payload)
 
 
 def _error(exc: BaseException, *, tb: bool = True) -> RunError:

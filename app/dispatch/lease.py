@@ -9,6 +9,7 @@ from loguru import logger
 
 from app.actors.client import ActorClient, ActorUnavailable
 from app.core.clock import utc_now
+from app.dispatch.flight import Flight, StopReason
 from app.dispatch.settings import EngineSettings
 from app.models.runs import JobRun, Progress
 from app.repositories.runs import RunRepository
@@ -24,14 +25,15 @@ class RunLeaseKeeper:
         actors: ActorClient,
         instance: str,
         engine: EngineSettings,
+        flight: Flight,
     ) -> None:
         self._run = run
+        self._flight = flight
         self._runs = runs
         self._actors = actors
         self._instance = instance
         self._engine = engine
         self._with_actor = run.kind == "data"
-        self.lost = False
 
     async def acquire(self) -> str | None:
         """Takes the actor lease of a data processor run. Returns the holder's name when another
@@ -61,25 +63,27 @@ class RunLeaseKeeper:
         """Renews the lease and saves progress; returns whether an operator asked to cancel."""
         cancel = await self._renew(progress, checkpoint, save_checkpoint=save_checkpoint)
         if cancel is None:
-            self.lost = True
+            self._flight.stop(StopReason.LEASE_LOST)
             raise LeaseLost(self._run.id)
+        self._flight.progressed()
         return cancel
 
-    async def keep(self, worker_task: "asyncio.Task[Any] | None") -> None:
-        """Renews the lease every third of its length until cancelled; cancels `worker_task`
-        when the lease turns out to be lost."""
+    async def keep(self) -> None:
+        """Renews the lease every third of its length, from the claim (the wait for a slot
+        included) until cancelled. Stops the flight when the lease is lost, or when an operator
+        asked to cancel a run that is not a data processor (those stop at a chunk boundary)."""
         while True:
             await asyncio.sleep(self._engine.lease_seconds / 3)
             try:
-                owned = await self._renew(None, None, save_checkpoint=False)
+                cancel = await self._renew(None, None, save_checkpoint=False)
             except Exception as exc:  # the database is away: keep trying while the lease lasts
                 logger.bind(run_id=self._run.id, error=repr(exc)).warning("lease renewal failed")
                 continue
-            if owned is None:
-                self.lost = True
-                if worker_task is not None:
-                    worker_task.cancel()
+            if cancel is None:
+                self._flight.stop(StopReason.LEASE_LOST)
                 return
+            if cancel and self._run.kind != "data":
+                self._flight.stop(StopReason.CANCELLED)
 
     async def _renew(
         self, progress: Progress | None, checkpoint: Any, *, save_checkpoint: bool

@@ -106,25 +106,30 @@ class RunRepository:
         ]
         for query, extra in claims:
             orphaned = query["status"] == RunStatus.RUNNING.value
-            document = await self._runs.find_one_and_update(
-                {**query, **scope},
-                {
-                    "$set": {
-                        "status": RunStatus.RUNNING.value,
-                        "instance": instance,
-                        "lease_until": lease_until,
-                        "attempt_started_at": now,
-                        "next_attempt_at": None,
+            while True:
+                document = await self._runs.find_one_and_update(
+                    {**query, **scope},
+                    {
+                        "$set": {
+                            "status": RunStatus.RUNNING.value,
+                            "instance": instance,
+                            "lease_until": lease_until,
+                            "attempt_started_at": now,
+                            "next_attempt_at": None,
+                        },
+                        **extra,
                     },
-                    **extra,
-                },
-                sort=[("next_attempt_at", ASCENDING), ("_id", ASCENDING)],
-                # For an orphaned run, the document as its dead owner left it.
-                return_document=ReturnDocument.BEFORE if orphaned else ReturnDocument.AFTER,
-            )
-            if document is not None:
+                    sort=[("next_attempt_at", ASCENDING), ("_id", ASCENDING)],
+                    # For an orphaned run, the document as its dead owner left it.
+                    return_document=ReturnDocument.BEFORE if orphaned else ReturnDocument.AFTER,
+                )
+                if document is None:
+                    break
                 if orphaned:
                     document = await self._record_lost_attempt(document, now=now)
+                    if document["attempt"] > document["max_attempts"]:
+                        await self._bury_orphan(document, instance=instance, now=now)
+                        continue  # its attempts are used up: look for another run
                 if document.get("started_at") is None:
                     await self._runs.update_one(
                         {"_id": document["_id"]}, {"$set": {"started_at": now}}
@@ -132,6 +137,22 @@ class RunRepository:
                     document["started_at"] = now
                 return _from_document(document)
         return None
+
+    async def _bury_orphan(self, document: Document, *, instance: str, now: datetime) -> None:
+        """An orphan whose last attempt was lost with its instance: dead, not run once more."""
+        lost = document["attempts"][-1]["error"]
+        await self._runs.update_one(
+            _owned(str(document["_id"]), instance),
+            {
+                "$set": {
+                    "status": RunStatus.DEAD.value,
+                    "attempt": document["max_attempts"],
+                    "finished_at": now,
+                    "error": lost,
+                },
+                "$unset": {"lease_until": "", "attempt_started_at": ""},
+            },
+        )
 
     async def _record_lost_attempt(self, before: Document, *, now: datetime) -> Document:
         """Keeps the attempt of the instance that died visible on the run; returns the run as
@@ -177,6 +198,17 @@ class RunRepository:
             cursor = self._runs.find({**query, **scope}).sort("_id", ASCENDING).limit(limit)
             found += [_from_document(document) async for document in cursor]
         return sorted(found, key=lambda run: run.id)[:limit]
+
+    async def hold(self, *, run_id: str, until: datetime) -> bool:
+        """Puts a waiting run's next attempt off until `until`; False if it is not waiting."""
+        outcome = await self._runs.update_one(
+            {
+                "_id": _oid(run_id),
+                "status": {"$in": [RunStatus.PENDING.value, RunStatus.FAILED.value]},
+            },
+            {"$set": {"next_attempt_at": until}},
+        )
+        return outcome.modified_count == 1
 
     async def note_refusal(self, *, job: str, dedupe_key: str, refusal: Refusal) -> None:
         """Records on the run of an occurrence that a second run for it was refused, and why."""

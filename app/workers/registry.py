@@ -19,6 +19,7 @@ from app.workers.schedule import InvalidSchedule, Schedule
 Handler = Callable[..., Awaitable[dict[str, Any] | None]]
 
 DEFAULT_MAX_ATTEMPTS = 3
+DEFAULT_TIMEOUT_SECONDS = 300.0
 
 
 class CommonOptions(TypedDict, total=False):
@@ -27,6 +28,7 @@ class CommonOptions(TypedDict, total=False):
     name: str | None
     max_attempts: int  # default 3
     retry_base_seconds: float  # the first retry's delay ceiling; doubles each attempt
+    timeout_seconds: float  # an attempt (a data processor: a chunk) that runs longer fails
 
 
 class RegistrationError(Exception):
@@ -47,6 +49,7 @@ class Worker:
     concurrency: int | None = None
     chunk_size: int | None = None
     ordered_by: str | None = None
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     description: str = ""
 
     @property
@@ -98,6 +101,13 @@ class Registry:
             raise RegistrationError(f"{where}: binding {worker.binding!r} already has a job")
         if worker.concurrency is not None and worker.concurrency < 1:
             raise RegistrationError(f"{where}: concurrency must be at least 1")
+        if worker.timeout_seconds <= 0:
+            raise RegistrationError(f"{where}: timeout_seconds must be positive")
+        if worker.binding is not None and worker.schedule is None:
+            raise RegistrationError(
+                f"{where}: binding {worker.binding!r} needs `cron=` too: every instance's binding "
+                "fires, and only the schedule's tick makes those firings one run"
+            )
         if worker.chunk_size is not None and worker.chunk_size < 1:
             raise RegistrationError(f"{where}: chunk_size must be at least 1")
         if worker.ordered_by is not None and (

@@ -9,7 +9,7 @@ from tests.support import eventually
 from tests.workers import ORDERED_TOPIC
 
 
-async def test_a_keyed_event_runs_here_when_its_key_actor_is_unreachable(
+async def test_a_keyed_event_waits_behind_its_key_when_its_key_actor_is_unreachable(
     client: httpx.AsyncClient, db: Database
 ) -> None:
     event = cloud_event({"account": "acct-1", "seq": 1, "sleep_ms": 0})
@@ -20,11 +20,11 @@ async def test_a_keyed_event_runs_here_when_its_key_actor_is_unreachable(
     run = await db["job_runs"].find_one({"trigger.event_id": event["id"]})
     assert run is not None
     assert run["sequence_key"] == "acct-1"
-    assert run["status"] == "succeeded"
-    assert "ran outside its key's sequence" in run["refusals"][0]["reason"]
-    ledger = await db["test_ledgers"].find_one({"_id": "acct-1"})
-    assert ledger is not None
-    assert ledger["entries"] == [1]
+    # Never out of its key's order: it waits to be handed to the actor again.
+    assert run["status"] == "pending"
+    assert run["next_attempt_at"] > run["created_at"]
+    assert "not run out of its key's order" in run["refusals"][0]["reason"]
+    assert await db["test_ledgers"].find_one({"_id": "acct-1"}) is None
 
 
 async def test_a_second_firing_of_a_tick_is_refused_by_the_index_and_noted(

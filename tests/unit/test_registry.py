@@ -119,3 +119,23 @@ def test_every_kind_shows_its_trigger() -> None:
         "i": ("integration", "@every 5m"),
         "q": ("queue", "jobs"),
     }
+
+
+def test_a_binding_without_a_schedule_is_refused_at_registration() -> None:
+    registry = Registry()
+
+    with pytest.raises(RegistrationError, match="binding 'sync-cron' needs `cron=`"):
+
+        @registry.integration(binding="sync-cron")
+        async def sync(ctx: JobContext) -> None:
+            return None
+
+
+def test_a_timeout_must_be_positive() -> None:
+    registry = Registry()
+
+    with pytest.raises(RegistrationError, match="timeout_seconds must be positive"):
+
+        @registry.scheduled(cron="@every 1m", timeout_seconds=0)
+        async def instant(ctx: JobContext) -> None:
+            return None

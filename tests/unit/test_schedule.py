@@ -1,7 +1,8 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app.models.schedules import JobSchedule
 from app.workers.schedule import InvalidSchedule, Schedule
 
 
@@ -40,3 +41,19 @@ def test_the_jobs_api_takes_six_fields_but_not_five() -> None:
     assert Schedule.parse("@every 2s", dapr_jobs=True).expression == "@every 2s"
     with pytest.raises(InvalidSchedule, match="six-field"):
         Schedule.parse("*/5 * * * *", dapr_jobs=True)
+
+
+def test_a_jobs_api_firing_maps_onto_its_schedules_grid() -> None:
+    created = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    every_minute = JobSchedule(
+        name="n", job="j", cron="0 * * * * *", due_time=None, payload=None, created_at=created
+    )
+    one_off = JobSchedule(
+        name="o", job="j", cron=None, due_time=created, payload=None, created_at=created
+    )
+    fired = datetime(2026, 11, 29, 12, 7, 0, 350_000, tzinfo=UTC)
+    redelivered = fired + timedelta(seconds=20)
+
+    assert every_minute.occurrence_of(fired) == datetime(2026, 11, 29, 12, 7, tzinfo=UTC)
+    assert every_minute.occurrence_of(redelivered) == every_minute.occurrence_of(fired)
+    assert one_off.occurrence_of(redelivered) == created

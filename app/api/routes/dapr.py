@@ -71,18 +71,20 @@ async def deliver_event(pubsub: str, topic: str, request: Request, state: State)
 async def fire_scheduled_job(name: str, request: Request, state: State) -> Recorded:
     """A Jobs API schedule fired: its data names the job to run and its payload."""
     data = await _json_or_none(request)
+    stored = await state.schedules.get(name)
     job_name = data.get("job") if isinstance(data, dict) else None
-    if job_name is None:
-        stored = await state.schedules.get(name)
-        job_name = stored.job if stored else None
+    job_name = job_name or (stored.job if stored else None)
     worker = state.registry.get(job_name) if job_name else None
     if worker is None:
         # 404: the scheduler's failure policy does not make this any better; say so in the log.
         logger.bind(schedule=name, job=job_name).error("schedule fired for no registered job")
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"schedule {name!r} names no known job")
     payload = data.get("payload") if isinstance(data, dict) else None
+    occurrence = stored.occurrence_of(utc_now()) if stored else utc_now().replace(microsecond=0)
     try:
-        submission = await state.dispatcher.fire_schedule(worker, name, payload)
+        submission = await state.dispatcher.fire_schedule(
+            worker, name, payload, occurrence=occurrence
+        )
     except PayloadInvalid as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     state.poller.wake()
