@@ -8,7 +8,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
 source "$here/stack.env"
-mkdir -p "$STATE_DIR"/{pids,logs,secantus,scheduler-etcd,dapr}
+mkdir -p "$STATE_DIR"/{pids,logs,secantus,scheduler-etcd,dapr,redis}
 
 log() { echo "[stack] $*" >&2; }
 python="$root/.venv/bin/python"
@@ -75,8 +75,9 @@ install_redis
 "$here/build-dapr.sh"
 render_dapr_config
 
-start redis redis_ok redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
-    --dir "$STATE_DIR"
+# Append-only file: the streams (pub/sub messages and their pending lists) survive a restart.
+start redis redis_ok redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly yes \
+    --appendfsync everysec --dir "$STATE_DIR/redis"
 start secantusdb mongo_ok "$root/.venv/bin/secantusd-py" --host 127.0.0.1 --port "$MONGO_PORT" \
     --storage-path "$STATE_DIR/secantus" --log-level WARNING
 start placement placement_ok "$DAPR_HOME/bin/placement" --listen-address 127.0.0.1 \

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from app.actors.client import ActorClient, ActorUnavailable
 from app.core.clock import utc_now
 from app.dapr.cloudevents import CloudEvent
+from app.dapr.dead_letters import DeadLetter
 from app.dapr.outcomes import DeliveryOutcome
 from app.dispatch.errors import PayloadInvalid, RunNotActionable, UnknownJob
 from app.dispatch.executor import RunExecutor
@@ -28,6 +29,9 @@ from app.dispatch.storable import payload_to_store, unsafe_part
 from app.models.runs import JobRun, Refusal, RunError, RunStatus, RunTrigger
 from app.repositories.runs import RunRepository, UnknownRun
 from app.workers.registry import Registry, Worker
+
+# The job name of dead letters whose topic has no worker here.
+UNROUTABLE = "unroutable"
 
 # How long an event's delivery may wait for its key's earlier runs (the actor's queue).
 SEQUENCE_TIMEOUT_SECONDS = 55.0
@@ -367,6 +371,38 @@ class Dispatcher:
         await self._runs.insert(run, dedupe_key=f"event:{event_id}")
         logger.bind(job=worker.name, run_id=run.id, event_id=event_id).warning(
             "invalid payload: dropped, and recorded as a dead run"
+        )
+
+    async def record_dead_letter(
+        self, worker: Worker | None, letter: DeadLetter, *, pubsub: str
+    ) -> None:
+        """A dead-lettered message as a dead run of the worker of its topic (or of
+        `UNROUTABLE` when it names none), unless its event already has a run: an invalid
+        payload the app dropped was recorded when it was dropped."""
+        reason = (
+            f"dead-lettered by daprd from topic {letter.topic!r}: the app answered DROP"
+            if letter.readable
+            else "dead-lettered by daprd: the message was not a CloudEvent daprd could read"
+        )
+        now = utc_now()
+        run = JobRun(
+            id=self._runs.new_id(),
+            job=worker.name if worker else UNROUTABLE,
+            kind=worker.kind if worker else "event",
+            status=RunStatus.DEAD,
+            trigger=RunTrigger(type="event", event_id=letter.id, topic=letter.topic),
+            max_attempts=worker.max_attempts if worker else 1,
+            created_at=now,
+            started_at=now,
+            finished_at=now,
+            duration_ms=0.0,
+            instance=self._instance,
+            error=RunError(type="DeadLettered", message=reason),
+            payload=payload_to_store(letter.data),
+        )
+        created = await self._runs.insert(run, dedupe_key=f"event:{letter.id}")
+        logger.bind(job=run.job, event_id=letter.id, pubsub=pubsub, recorded=created).warning(
+            "dead letter received"
         )
 
     def _validated(self, worker: Worker, payload: Any) -> Any:

@@ -17,22 +17,42 @@ def _documents(path: Path) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
 
 
-def test_kubernetes_has_every_local_component() -> None:
-    local = {_documents(f)[0]["metadata"]["name"] for f in (ROOT / "components").glob("*.yaml")}
+def test_kubernetes_has_every_local_component_and_resiliency_policy() -> None:
+    kinds = {"Component", "Resiliency"}
+    local = {
+        (doc["kind"], doc["metadata"]["name"])
+        for f in (ROOT / "components").glob("*.yaml")
+        for doc in _documents(f)
+        if doc["kind"] in kinds
+    }
+    cluster_documents = _documents(ROOT / "deploy" / "kubernetes" / "dapr-components.yaml")
     cluster = {
-        doc["metadata"]["name"]
-        for doc in _documents(ROOT / "deploy" / "kubernetes" / "dapr-components.yaml")
-        if doc["kind"] == "Component"
+        (doc["kind"], doc["metadata"]["name"]) for doc in cluster_documents if doc["kind"] in kinds
     }
 
     assert local == cluster
+    (local_policy,) = _documents(ROOT / "components" / "resiliency.yaml")
+    (cluster_policy,) = [doc for doc in cluster_documents if doc["kind"] == "Resiliency"]
+    assert local_policy["spec"] == cluster_policy["spec"]
+
+
+def test_delivery_to_the_app_is_retried_for_as_long_as_it_fails() -> None:
+    (policy,) = _documents(ROOT / "components" / "resiliency.yaml")
+    inbound = policy["spec"]["targets"]["components"]["pubsub"]["inbound"]
+    retry = policy["spec"]["policies"]["retries"][inbound["retry"]]
+
+    # daprd acknowledges a message whose retries are spent; exponential stops after 15 min.
+    assert retry["maxRetries"] == -1
+    assert retry["policy"] == "constant"
+    # An open breaker ends the retry loop, and the message is acknowledged.
+    assert "circuitBreaker" not in inbound
 
 
 def test_every_cron_binding_component_fires_a_registered_job_on_its_schedule() -> None:
     create_app(Settings())  # imports the built-in workers
     for path in (ROOT / "components").glob("*.yaml"):
         (component,) = _documents(path)
-        if component["spec"]["type"] != "bindings.cron":
+        if component["kind"] != "Component" or component["spec"]["type"] != "bindings.cron":
             continue
         name = component["metadata"]["name"]
         worker = registry.by_binding(name)

@@ -16,6 +16,7 @@ from app.api.deps import State, require_dapr_token
 from app.api.state import AppState
 from app.core.clock import utc_now
 from app.dapr.cloudevents import CloudEvent
+from app.dapr.dead_letters import DEAD_LETTER_TOPIC, DeadLetter
 from app.dapr.outcomes import DeliveryOutcome
 from app.dispatch.dispatcher import Submission
 from app.dispatch.errors import PayloadInvalid
@@ -36,12 +37,44 @@ class Recorded(BaseModel):
 
 @router.get("/dapr/subscribe")
 async def list_subscriptions(state: State) -> list[dict[str, Any]]:
-    """The programmatic subscriptions: one per event handler and queue processor."""
-    return [
-        {"pubsubname": w.pubsub, "topic": w.topic, "route": f"/events/{w.pubsub}/{w.topic}"}
+    """The programmatic subscriptions: one per event handler and queue processor, each naming
+    the dead-letter topic, and one to the dead-letter topic of each pub/sub."""
+    subscriptions: list[dict[str, Any]] = [
+        {
+            "pubsubname": w.pubsub,
+            "topic": w.topic,
+            "route": f"/events/{w.pubsub}/{w.topic}",
+            "deadLetterTopic": DEAD_LETTER_TOPIC,
+        }
         for w in state.registry
         if w.topic is not None
     ]
+    for pubsub in sorted({w.pubsub for w in state.registry if w.pubsub is not None}):
+        subscriptions.append(
+            {
+                "pubsubname": pubsub,
+                "topic": DEAD_LETTER_TOPIC,
+                "route": f"/dead-letters/{pubsub}",
+                # Whatever was dead-lettered, CloudEvent or not, reaches the app.
+                "metadata": {"rawPayload": "true"},
+            }
+        )
+    return subscriptions
+
+
+@router.post("/dead-letters/{pubsub}")
+async def receive_dead_letter(pubsub: str, request: Request, state: State) -> Delivery:
+    """A message daprd dead-lettered: recorded as a dead run with the reason."""
+    letter = DeadLetter.from_envelope(await _json_or_none(request))
+    worker = state.registry.by_topic(pubsub, letter.topic) if letter.topic else None
+    try:
+        await state.dispatcher.record_dead_letter(worker, letter, pubsub=pubsub)
+    except Exception:
+        logger.bind(pubsub=pubsub, event_id=letter.id).exception(
+            "could not record a dead letter; asking Dapr to redeliver"
+        )
+        return Delivery(status=DeliveryOutcome.RETRY)
+    return Delivery(status=DeliveryOutcome.SUCCESS)
 
 
 @router.post("/events/{pubsub}/{topic}")
