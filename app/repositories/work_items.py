@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from app.db.mongo import Database
 
@@ -24,22 +25,24 @@ class WorkItemRepository:
         instance: str,
         at: datetime,
     ) -> int:
-        """Records the item as processed; returns how many times it has been (1 unless the
-        same item was sent again under another event id)."""
-        document = await self._items.find_one_and_update(
-            {"_id": item_id},
-            {
-                "$set": {
-                    "kind": kind,
-                    "data": data,
-                    "run_id": run_id,
-                    "instance": instance,
-                    "processed_at": at,
-                },
-                "$inc": {"times_processed": 1},
-            },
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
+        """Records the item as processed by run `run_id`, once however often that run is
+        attempted (an attempt whose lease was taken over may have applied it already); returns
+        how many runs have processed the item (1 unless it was sent again under another event
+        id)."""
+        update = {
+            "$set": {"kind": kind, "data": data, "run_id": run_id, "instance": instance},
+            "$setOnInsert": {"processed_at": at},
+            "$inc": {"times_processed": 1},
+            "$push": {"runs": run_id},
+        }
+        try:
+            document = await self._items.find_one_and_update(
+                {"_id": item_id, "runs": {"$ne": run_id}},
+                update,
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:  # this run applied it already: the upsert found no match
+            document = await self._items.find_one({"_id": item_id})
         assert document is not None
         return int(document["times_processed"])

@@ -9,7 +9,8 @@ import httpx
 
 from app.dapr.dead_letters import DEAD_LETTER_TOPIC
 from app.db.mongo import Database
-from tests.integration.test_events import TOPIC, cloud_event
+from app.workers.builtin.domain_events import TOPIC
+from tests.integration.test_events import cloud_event
 
 
 def raw_envelope(raw: bytes) -> dict[str, Any]:

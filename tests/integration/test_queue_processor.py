@@ -3,7 +3,9 @@ import uuid
 
 import httpx
 
+from app.core.clock import utc_now
 from app.db.mongo import Database
+from app.repositories.work_items import WorkItemRepository
 from app.workers.builtin.message_queue import TOPIC
 from tests.integration.test_events import cloud_event
 from tests.workers import SLOW_QUEUE_TOPIC, slow_queue_gauge
@@ -32,3 +34,19 @@ async def test_no_more_than_the_concurrency_limit_run_at_once(client: httpx.Asyn
 
     assert [answer.json()["status"] for answer in answers] == ["SUCCESS"] * 6
     assert slow_queue_gauge.most == 2
+
+
+async def test_a_run_attempted_twice_applies_its_item_once(db: Database) -> None:
+    items = WorkItemRepository(db)
+    at = utc_now()
+
+    marks = [
+        await items.mark_processed(
+            item_id="item-2", kind="k", data={}, run_id=run_id, instance="i", at=at
+        )
+        for run_id in ("run-a", "run-a", "run-b")
+    ]
+
+    # The same run again (an attempt taken over after its effect): no second effect; another
+    # run (the item sent again under another event id): a second one.
+    assert marks == [1, 1, 2]

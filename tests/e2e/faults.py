@@ -1,0 +1,175 @@
+"""Faults for the e2e fault suite: kill and restart an instance's app or daprd, freeze and
+restart the database, restart Redis, and publish steadily while it happens.
+
+A process is restarted from what /proc says of it (command line, environment, working folder),
+as Kubernetes restarts a container with the same spec. The Dapr CLI leaves a daprd running
+when its app dies, and the app when its daprd dies, so either can be killed on its own.
+"""
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from tests.e2e.deployment import ROOT, RunningWorker, _pids_listening
+from tests.support import eventually_sync
+
+STATE_DIR = Path(os.environ.get("STATE_DIR", ROOT / ".state"))
+
+
+@dataclass(frozen=True)
+class ProcessImage:
+    """What it takes to start a process again as it was."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str
+
+    @classmethod
+    def of(cls, pid: int) -> "ProcessImage":
+        proc = Path(f"/proc/{pid}")
+        argv = proc.joinpath("cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+        pairs = proc.joinpath("environ").read_bytes().rstrip(b"\0").split(b"\0")
+        env = dict(pair.decode().split("=", 1) for pair in pairs if b"=" in pair)
+        return cls([a.decode() for a in argv], env, os.readlink(proc / "cwd"))
+
+
+@dataclass
+class FaultInjector:
+    """Kills and restarts the processes of one deployment and of the local stack."""
+
+    worker: RunningWorker
+    log_file: Path
+    restarted: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def kill_app(self, n: int) -> ProcessImage:
+        return self._kill(self.worker.app_port(n))
+
+    def kill_sidecar(self, n: int) -> ProcessImage:
+        return self._kill(self.worker.ports.http + n)
+
+    def restart(self, image: ProcessImage, *, port: int) -> None:
+        with self.log_file.open("ab") as log:
+            process = subprocess.Popen(
+                image.argv,
+                env=image.env,
+                cwd=image.cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self.restarted.append(process)
+        eventually_sync(lambda: _answers(port), within=90, what=f"port {port} to answer")
+
+    def restart_app(self, image: ProcessImage, n: int) -> None:
+        self.restart(image, port=self.worker.app_port(n))
+
+    def restart_sidecar(self, image: ProcessImage, n: int) -> None:
+        self.restart(image, port=self.worker.ports.http + n)
+
+    def stop_all(self) -> None:
+        for process in self.restarted:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.restarted:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+
+    def _kill(self, port: int) -> ProcessImage:
+        (pid,) = _pids_listening(port)
+        image = ProcessImage.of(pid)
+        os.kill(pid, signal.SIGKILL)
+        eventually_sync(lambda: not _pids_listening(port), within=15, what=f"{port} closed")
+        return image
+
+
+def stack_pid(name: str) -> int:
+    return int((STATE_DIR / "pids" / f"{name}.pid").read_text())
+
+
+def signal_stack_service(name: str, sig: signal.Signals) -> None:
+    os.kill(stack_pid(name), sig)
+
+
+def restart_stack_service(name: str) -> None:
+    """Stops a service of the local stack and starts it again through stack/up.sh."""
+    pid = stack_pid(name)
+    os.kill(pid, signal.SIGTERM)
+    eventually_sync(lambda: not Path(f"/proc/{pid}").exists(), within=30, what=f"{name} to stop")
+    subprocess.run([str(ROOT / "stack" / "up.sh")], check=True, capture_output=True)
+
+
+def _answers(port: int) -> bool:
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+    except httpx.TransportError:
+        return False
+    return True
+
+
+@dataclass
+class SteadyPublisher:
+    """Publishes CloudEvents with ids of our own at a fixed rate, round robin over the
+    instances' sidecars, moving on to the next sidecar when one does not answer. An event
+    counts as published once a sidecar accepted it; a publish whose answer was lost is sent
+    again under the same id, so that the count of effects per id stays exact."""
+
+    worker: RunningWorker
+    topic: str
+    rate_per_second: float
+    prefix: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    published: list[str] = field(default_factory=list)
+    failed_attempts: int = 0
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        interval = 1 / self.rate_per_second
+        next_at = time.monotonic()
+        async with httpx.AsyncClient(timeout=5) as http:
+            n = 0
+            while not self._stop.is_set():
+                item_id = f"{self.prefix}-{n:05d}"
+                await self._publish(http, item_id, n)
+                n += 1
+                next_at += interval
+                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+
+    async def _publish(self, http: httpx.AsyncClient, item_id: str, n: int) -> None:
+        event = {
+            "specversion": "1.0",
+            "id": item_id,
+            "source": "fault-suite",
+            "type": "work.item",
+            "datacontenttype": "application/json",
+            "data": {"item_id": item_id},
+        }
+        for attempt in range(self.worker.instances * 20):
+            sidecar = self.worker.sidecar_url_of((n + attempt) % self.worker.instances)
+            try:
+                response = await http.post(
+                    f"{sidecar}/v1.0/publish/pubsub/{self.topic}",
+                    json=event,
+                    headers={"content-type": "application/cloudevents+json"},
+                )
+            except httpx.TransportError:
+                response = None
+            if response is not None and response.status_code == 204:
+                self.published.append(item_id)
+                return
+            self.failed_attempts += 1
+            await asyncio.sleep(0.25)
+        raise AssertionError(f"no sidecar took event {item_id}")
