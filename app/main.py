@@ -16,7 +16,8 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from app.actors.client import ActorClient
 from app.actors.hosting import configure_actor_runtime, register_actors
-from app.api.dapr_token import DaprTokenMiddleware
+from app.api.access import AccessGate
+from app.api.body_limit import BodyLimit
 from app.api.errors import install_error_handlers
 from app.api.routes import dapr, dead_letters, health, jobs, runs, schedules
 from app.api.state import AppState
@@ -51,7 +52,7 @@ def create_app(
     metric_reader: MetricReader | None = None,
 ) -> FastAPI:
     settings = settings or Settings()
-    configure_logging(settings.serilog)
+    configure_logging(settings.serilog, secrets=settings.secrets())
     if registry is None:
         registry = default_registry
         for module in [BUILTIN_WORKERS, *settings.worker.modules]:
@@ -155,7 +156,13 @@ def create_app(
     ):
         app.include_router(router)
     app.include_router(dapr.binding_router(registry))
-    app.add_middleware(DaprTokenMiddleware, token=settings.dapr.app_api_token)
+    app.add_middleware(BodyLimit, max_bytes=settings.api.max_request_bytes)
+    app.add_middleware(
+        AccessGate,
+        sidecar_token=settings.dapr.app_api_token,
+        operator_token=settings.api.operator_token,
+        binding_paths=[f"/{worker.binding}" for worker in registry if worker.binding],
+    )
     instrument(app, telemetry)
     return app
 

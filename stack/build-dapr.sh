@@ -44,7 +44,8 @@ build_runtime() {
     local src ldflags="-s -w -X github.com/dapr/dapr/pkg/buildinfo.version=$DAPR_RUNTIME_VERSION"
     src=$(fetch "github.com/dapr/dapr@v$DAPR_RUNTIME_VERSION" "dapr-$DAPR_RUNTIME_VERSION")
     log "building daprd $DAPR_RUNTIME_VERSION with all components (minutes, the first time)"
-    (cd "$src" && go build -tags allcomponents -ldflags "$ldflags" -o "$bin/daprd" ./cmd/daprd)
+    (cd "$src" && go build -tags allcomponents -ldflags "$ldflags" -o "$bin/daprd.bin" ./cmd/daprd)
+    rm -f "$bin/daprd"  # the launcher is written anew
     log "building placement and scheduler $DAPR_RUNTIME_VERSION"
     (cd "$src" && go build -ldflags "$ldflags" -o "$bin/placement" ./cmd/placement)
     (cd "$src" && go build -ldflags "$ldflags" -o "$bin/scheduler" ./cmd/scheduler)
@@ -65,5 +66,22 @@ build_cli() {
     echo "$DAPR_CLI_VERSION" >"$cli_stamp"
 }
 
+# The CLI starts daprd without --dapr-internal-grpc-listen-address and --metrics-listen-address,
+# and has no option for them: daprd would then listen on every interface for both. Ours is
+# started through a launcher that adds them (a laptop's own daprd is left as it is).
+install_launcher() {
+    [[ -f "$runtime_stamp" ]] || return 0
+    grep -qs "aevatar-worker launcher" "$bin/daprd" && return 0
+    if [[ -f "$bin/daprd" ]]; then mv "$bin/daprd" "$bin/daprd.bin"; fi
+    cat >"$bin/daprd" <<'LAUNCHER'
+#!/bin/sh
+# aevatar-worker launcher: daprd with its internal gRPC and metrics ports on loopback.
+exec "$(dirname "$0")/daprd.bin" --dapr-internal-grpc-listen-address 127.0.0.1 \
+    --metrics-listen-address 127.0.0.1 "$@"
+LAUNCHER
+    chmod +x "$bin/daprd"
+}
+
 if need_runtime; then build_runtime; fi
+install_launcher
 if need_cli; then build_cli; fi

@@ -20,6 +20,32 @@ from app.workers.schedule import InvalidSchedule, Schedule
 T = TypeVar("T")
 
 
+class Problem(BaseModel):
+    """An error answer: what went wrong (FastAPI's own request validation gives a list)."""
+
+    detail: str | list[dict[str, Any]]
+    errors: list[dict[str, Any]] | None = Field(None, description="a payload's errors, each")
+    status: str | None = Field(None, description="the run's status, when it cannot be acted on")
+
+
+_PROBLEMS = {
+    401: "the operator token is missing or wrong (when Api:OperatorToken is set)",
+    404: "no such job, run or schedule",
+    409: "the run's status does not allow this",
+    413: "the request body is over Api:MaxRequestBytes",
+    422: "the request or the job's payload is invalid",
+    502: "the Dapr sidecar refused or did not answer",
+}
+
+
+def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error codes, all answered with a `Problem`."""
+    return {code: {"model": Problem, "description": _PROBLEMS[code]} for code in codes}
+
+
+OPERATOR_PROBLEMS = problems(401, 413, 422)
+
+
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next: str | None = Field(description="pass as `before` for the next page; null on the last")

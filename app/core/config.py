@@ -8,6 +8,7 @@ Precedence, highest first: keyword arguments, environment variables (`Connection
 
 import os
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.fields import FieldInfo
@@ -65,7 +66,10 @@ class WorkerSection(_Section):
 
 class ApiSection(_Section):
     operator_token: str | None = Field(None, alias="OperatorToken")
-    """When set, every /api route requires `Authorization: Bearer <token>`."""
+    """When set, every route but the probes and the sidecar's requires
+    `Authorization: Bearer <token>`."""
+    max_request_bytes: int = Field(1_048_576, alias="MaxRequestBytes", ge=1024)
+    """Larger request bodies are refused (413; a delivery from the sidecar is dropped)."""
 
 
 class DataSyncSection(_Section):
@@ -110,6 +114,12 @@ class Settings(BaseSettings):
     @property
     def mongo_uri(self) -> str:
         return self.connection_strings.default
+
+    def secrets(self) -> list[str]:
+        """What no log line may carry: the tokens and the database password."""
+        password = urlsplit(self.mongo_uri).password
+        values = [self.dapr.api_token, self.dapr.app_api_token, self.api.operator_token]
+        return [value for value in [*values, password and unquote(password)] if value]
 
     @property
     def sidecar_http_url(self) -> str:

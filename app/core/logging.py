@@ -4,6 +4,7 @@ import json
 import logging
 import sys
 import traceback
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
@@ -66,7 +67,20 @@ class _LevelFilter:
         return record["level"].no >= self._default
 
 
-def _json_sink(message: "Message") -> None:
+class _Redactor:
+    """Replaces every secret the settings hold (tokens, the database password) in a line
+    before it is written: a log line must never carry one, whatever logged it."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+
+    def __call__(self, line: str) -> str:
+        for secret in self._secrets:
+            line = line.replace(secret, "***")
+        return line
+
+
+def _json_line(message: "Message") -> str:
     record = message.record
     line: dict[str, Any] = {
         "time": record["time"].isoformat(),
@@ -77,7 +91,7 @@ def _json_sink(message: "Message") -> None:
     }
     if record["exception"] is not None:
         line["exception"] = "".join(traceback.format_exception(*record["exception"]))
-    sys.stderr.write(json.dumps(line, default=str) + "\n")
+    return json.dumps(line, default=str) + "\n"
 
 
 def _plain(value: Any) -> Any:
@@ -88,19 +102,28 @@ def _stdlib_level(level: LogLevel) -> int:
     return max(logger.level(_LEVELS[level]).no, logging.DEBUG)
 
 
-def configure_logging(section: SerilogSection) -> None:
+def configure_logging(section: SerilogSection, *, secrets: Iterable[str] = ()) -> None:
     logger.remove()
     level_filter = _LevelFilter(section)
+    redact = _Redactor(secrets)
+
+    def json_sink(message: "Message") -> None:
+        sys.stderr.write(redact(_json_line(message)))
+
+    def text_sink(message: "Message") -> None:
+        sys.stderr.write(redact(str(message)))
+
     if section.format == "json":
-        logger.add(_json_sink, level=0, filter=level_filter)
+        logger.add(json_sink, level=0, filter=level_filter)
     else:
         # diagnose=False: loguru would print the values of every variable in a traceback,
         # secrets included.
         logger.add(
-            sys.stderr,
+            text_sink,
             level=0,
             filter=level_filter,
             format=_TEXT_FORMAT,
+            colorize=sys.stderr.isatty(),
             backtrace=False,
             diagnose=False,
         )

@@ -380,7 +380,8 @@ class Dispatcher:
         `UNROUTABLE` when it names none), unless its event already has a run: an invalid
         payload the app dropped was recorded when it was dropped."""
         reason = (
-            f"dead-lettered by daprd from topic {letter.topic!r}: the app answered DROP"
+            f"dead-lettered by daprd from topic {letter.topic!r}: the app answered DROP, or "
+            "its delivery failed once daprd's retries were spent"
             if letter.readable
             else "dead-lettered by daprd: the message was not a CloudEvent daprd could read"
         )

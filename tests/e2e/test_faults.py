@@ -99,7 +99,10 @@ async def settled(db: Database, scenario: str, ids: list[str], within: float) ->
 def record(outcome: Reconciliation) -> None:
     path = STATE_DIR / "reliability.json"
     table = json.loads(path.read_text()) if path.exists() else {}
-    table[outcome.scenario] = {**asdict(outcome), "at": datetime.now().isoformat(timespec="s")}
+    table[outcome.scenario] = {
+        **asdict(outcome),
+        "at": datetime.now().isoformat(timespec="seconds"),
+    }
     path.write_text(json.dumps(table, indent=2))
 
 

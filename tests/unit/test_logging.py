@@ -4,7 +4,7 @@ import logging
 import pytest
 from loguru import logger
 
-from app.core.config import SerilogSection
+from app.core.config import SerilogSection, Settings
 from app.core.logging import configure_logging
 
 
@@ -40,3 +40,25 @@ def test_stdlib_loggers_are_routed_and_filtered_per_namespace(
         ("noisy", "kept: at the override"),
         ("quiet", "kept: at the default"),
     ]
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_no_secret_reaches_a_log_line(capsys: pytest.CaptureFixture[str], log_format: str) -> None:
+    settings = Settings(
+        ConnectionStrings={"Default": "mongodb://svc:p%40ss-w0rd@db.internal:27017/Aevatar"},
+        Dapr={"AppApiToken": "app-token-123", "ApiToken": "dapr-token-456"},
+        Api={"OperatorToken": "operator-token-789"},
+    )
+    configure_logging(_section(Format=log_format), secrets=settings.secrets())
+
+    logger.bind(header="dapr-token-456").info("called with app-token-123")
+    try:
+        raise RuntimeError("auth failed for operator-token-789 with password p@ss-w0rd")
+    except RuntimeError:
+        logger.exception("boom")
+    logging.getLogger("pymongo").warning("uri mongodb://svc:p@ss-w0rd@db.internal")
+
+    output = capsys.readouterr().err
+    for secret in ("app-token-123", "dapr-token-456", "operator-token-789", "p@ss-w0rd"):
+        assert secret not in output
+    assert output.count("***") >= 5

@@ -4,15 +4,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
-from app.api.deps import State, require_operator
-from app.api.schemas import Accepted, DeadLetterOut, Page
+from app.api.deps import State, operator_auth
+from app.api.schemas import OPERATOR_PROBLEMS, Accepted, DeadLetterOut, Page, problems
 
 router = APIRouter(
-    prefix="/api/dead-letters", tags=["dead letters"], dependencies=[Depends(require_operator)]
+    prefix="/api/dead-letters",
+    tags=["dead letters"],
+    dependencies=[Depends(operator_auth)],
+    responses=OPERATOR_PROBLEMS,
 )
 
 
-@router.get("")
+@router.get("", responses=problems(404))
 async def list_dead_letters(
     state: State,
     job: str | None = None,
@@ -27,7 +30,11 @@ async def list_dead_letters(
     )
 
 
-@router.post("/{dead_letter_id}/requeue", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{dead_letter_id}/requeue",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=problems(404, 409),
+)
 async def requeue_dead_letter(dead_letter_id: str, state: State) -> Accepted:
     """Runs the dead run's payload again as a new run; the dead one leaves the dead set."""
     run = await state.dispatcher.requeue(dead_letter_id)

@@ -4,10 +4,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, status
 
-from app.api.deps import State, require_operator
-from app.api.schemas import Accepted, JobOut, TriggerIn
+from app.api.deps import State, operator_auth
+from app.api.schemas import OPERATOR_PROBLEMS, Accepted, JobOut, TriggerIn, problems
 
-router = APIRouter(prefix="/api/jobs", tags=["jobs"], dependencies=[Depends(require_operator)])
+router = APIRouter(
+    prefix="/api/jobs",
+    tags=["jobs"],
+    dependencies=[Depends(operator_auth)],
+    responses=OPERATOR_PROBLEMS,
+)
 
 
 @router.get("")
@@ -18,7 +23,7 @@ async def list_jobs(state: State) -> list[JobOut]:
     ]
 
 
-@router.post("/{name}/trigger", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/{name}/trigger", status_code=status.HTTP_202_ACCEPTED, responses=problems(404))
 async def trigger_job(
     name: str, state: State, body: Annotated[TriggerIn | None, Body()] = None
 ) -> Accepted:

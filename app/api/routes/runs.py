@@ -4,15 +4,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
-from app.api.deps import State, require_operator
-from app.api.schemas import Accepted, Page, RunOut
+from app.api.deps import State, operator_auth
+from app.api.schemas import OPERATOR_PROBLEMS, Accepted, Page, RunOut, problems
 from app.models.runs import RunStatus
 from app.repositories.runs import UnknownRun
 
-router = APIRouter(prefix="/api/runs", tags=["runs"], dependencies=[Depends(require_operator)])
+router = APIRouter(
+    prefix="/api/runs",
+    tags=["runs"],
+    dependencies=[Depends(operator_auth)],
+    responses=OPERATOR_PROBLEMS,
+)
 
 
-@router.get("")
+@router.get("", responses=problems(404))
 async def list_runs(
     state: State,
     job: str | None = None,
@@ -27,7 +32,7 @@ async def list_runs(
     )
 
 
-@router.get("/{run_id}")
+@router.get("/{run_id}", responses=problems(404))
 async def get_run(run_id: str, state: State) -> RunOut:
     """One run, with every attempt, its progress, result or error."""
     run = await state.runs.get(run_id)
@@ -36,14 +41,14 @@ async def get_run(run_id: str, state: State) -> RunOut:
     return RunOut.of(run)
 
 
-@router.post("/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED, responses=problems(404, 409))
 async def cancel_run(run_id: str, state: State) -> Accepted:
     """Cancels a waiting run at once, a running one at its next chunk boundary."""
     run = await state.dispatcher.cancel(run_id)
     return Accepted(run_id=run.id)
 
 
-@router.post("/{run_id}/retry", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/{run_id}/retry", status_code=status.HTTP_202_ACCEPTED, responses=problems(404, 409))
 async def retry_run(run_id: str, state: State) -> Accepted:
     """A failed run's next attempt now; for a finished run, a new run with the same payload."""
     run = await state.dispatcher.retry(run_id)

@@ -4,13 +4,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
 
-from app.api.deps import State, require_operator
-from app.api.schemas import ScheduleIn
+from app.api.deps import State, operator_auth
+from app.api.schemas import OPERATOR_PROBLEMS, ScheduleIn, problems
 from app.core.clock import utc_now
 from app.models.schedules import JobSchedule
 
 router = APIRouter(
-    prefix="/api/schedules", tags=["schedules"], dependencies=[Depends(require_operator)]
+    prefix="/api/schedules",
+    tags=["schedules"],
+    dependencies=[Depends(operator_auth)],
+    responses=OPERATOR_PROBLEMS,
 )
 
 # What the Dapr Jobs API accepts as a job name, and is safe in a URL path.
@@ -23,7 +26,7 @@ async def list_schedules(state: State) -> list[JobSchedule]:
     return await state.schedules.list()
 
 
-@router.put("/{name}")
+@router.put("/{name}", responses=problems(404, 502))
 async def put_schedule(name: ScheduleName, body: ScheduleIn, state: State) -> JobSchedule:
     """Creates or replaces a schedule: the sidecar's scheduler fires the job by it."""
     worker = state.dispatcher.worker(body.job)
@@ -43,7 +46,7 @@ async def put_schedule(name: ScheduleName, body: ScheduleIn, state: State) -> Jo
     )
 
 
-@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=problems(404, 502))
 async def delete_schedule(name: ScheduleName, state: State) -> Response:
     """Deletes a schedule: it fires no more."""
     if await state.schedules.get(name) is None:

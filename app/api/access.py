@@ -1,0 +1,74 @@
+"""Who may call what: one gate in front of every route.
+
+Each path belongs to one audience. The probes are public. The routes the sidecar calls
+(subscriptions, deliveries, bindings, Jobs API triggers, actors, dead letters) need the
+`dapr-api-token` header when APP_API_TOKEN is set. Everything else (the operator API, the
+OpenAPI schema and docs, and any path not known here) needs `Authorization: Bearer <token>`
+when Api:OperatorToken is set. Tokens are compared in constant time.
+"""
+
+import secrets
+from collections.abc import Iterable
+from enum import Enum
+
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+SIDECAR_PREFIXES = ("/dapr/", "/actors/", "/events/", "/job/", "/dead-letters/")
+
+
+class Audience(Enum):
+    PUBLIC = "public"
+    SIDECAR = "sidecar"
+    OPERATOR = "operator"
+
+
+def audience_of(path: str, binding_paths: frozenset[str]) -> Audience:
+    if path in PUBLIC_PATHS:
+        return Audience.PUBLIC
+    if path.startswith(SIDECAR_PREFIXES) or path in binding_paths:
+        return Audience.SIDECAR
+    return Audience.OPERATOR
+
+
+class AccessGate:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        sidecar_token: str | None,
+        operator_token: str | None,
+        binding_paths: Iterable[str],
+    ) -> None:
+        self._app = app
+        self._sidecar_token = sidecar_token.encode() if sidecar_token else None
+        self._operator_token = operator_token.encode() if operator_token else None
+        self._binding_paths = frozenset(binding_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            refusal = self._refusal(scope)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
+
+    def _refusal(self, scope: Scope) -> JSONResponse | None:
+        audience = audience_of(str(scope["path"]), self._binding_paths)
+        headers = Headers(scope=scope)
+        if audience is Audience.SIDECAR and self._sidecar_token is not None:
+            given = headers.get("dapr-api-token", "").encode()
+            if not secrets.compare_digest(given, self._sidecar_token):
+                return JSONResponse({"detail": "missing or wrong dapr-api-token"}, 401)
+        if audience is Audience.OPERATOR and self._operator_token is not None:
+            scheme, _, credentials = headers.get("authorization", "").partition(" ")
+            given = credentials.strip().encode() if scheme.lower() == "bearer" else b""
+            if not secrets.compare_digest(given, self._operator_token):
+                return JSONResponse(
+                    {"detail": "missing or wrong bearer token"},
+                    401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+        return None

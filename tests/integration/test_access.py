@@ -1,0 +1,90 @@
+"""One gate for every route: with both tokens set, nothing but the probes answers a caller
+without its token. The test walks `app.routes`, so a route added later cannot slip through."""
+
+import re
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
+
+from app.api.access import Audience, audience_of
+from app.core.config import Settings
+from app.main import create_app
+
+SIDECAR_TOKEN = "sidecar-s3cret"
+OPERATOR_TOKEN = "operator-s3cret"
+
+
+@pytest.fixture
+def guarded_settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={
+            "dapr": settings.dapr.model_copy(update={"app_api_token": SIDECAR_TOKEN}),
+            "api": settings.api.model_copy(update={"operator_token": OPERATOR_TOKEN}),
+        }
+    )
+
+
+@pytest.fixture
+async def guarded(guarded_settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, FastAPI]]:
+    app = create_app(guarded_settings)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://worker") as client:
+            yield client, app
+
+
+def every_route(app: FastAPI) -> list[tuple[str, str]]:
+    """(method, path) of every route the app serves, included routers flattened."""
+    calls = []
+    for route in iter_route_contexts(app.routes):
+        assert route.path is not None, f"{route!r}: a route without a path"
+        path = re.sub(r"\{[^}]+\}", "x", route.path)
+        calls += [(method, path) for method in sorted(route.methods or {"GET"})]
+    return calls
+
+
+async def test_every_route_but_the_probes_refuses_a_caller_without_its_token(
+    guarded: tuple[httpx.AsyncClient, FastAPI],
+) -> None:
+    client, app = guarded
+    calls = every_route(app)
+    assert len(calls) > 25
+
+    answered = {}
+    for method, path in calls:
+        response = await client.request(method, path)
+        answered[f"{method} {path}"] = response.status_code
+
+    open_routes = {call for call, status in answered.items() if status != 401}
+    assert {call.split()[1] for call in open_routes} == {"/healthz", "/readyz"}
+
+
+async def test_a_token_opens_only_its_own_audience(
+    guarded: tuple[httpx.AsyncClient, FastAPI],
+) -> None:
+    client, _ = guarded
+    sidecar = {"dapr-api-token": SIDECAR_TOKEN}
+    operator = {"authorization": f"Bearer {OPERATOR_TOKEN}"}
+
+    assert (await client.get("/dapr/subscribe", headers=sidecar)).status_code == 200
+    assert (await client.get("/dapr/subscribe", headers=operator)).status_code == 401
+    assert (await client.get("/api/jobs", headers=operator)).status_code == 200
+    assert (await client.get("/api/jobs", headers=sidecar)).status_code == 401
+    assert (await client.get("/openapi.json", headers=operator)).status_code == 200
+    wrong = {"authorization": "Bearer operator-s3cre"}
+    assert (await client.get("/api/jobs", headers=wrong)).status_code == 401
+    assert (await client.post("/heartbeat-cron", headers=operator)).status_code == 401
+
+
+def test_every_path_has_exactly_one_audience() -> None:
+    bindings = frozenset({"/heartbeat-cron"})
+
+    assert audience_of("/healthz", bindings) is Audience.PUBLIC
+    assert audience_of("/actors/RunLease/r1/method/Acquire", bindings) is Audience.SIDECAR
+    assert audience_of("/heartbeat-cron", bindings) is Audience.SIDECAR
+    assert audience_of("/api/runs", bindings) is Audience.OPERATOR
+    assert audience_of("/no/such/route", bindings) is Audience.OPERATOR
