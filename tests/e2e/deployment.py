@@ -11,6 +11,7 @@ import re
 import shutil
 import signal
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -219,3 +220,25 @@ def prepare_worker(
         log_file=tmp / f"{app_id}.log",
         namespace=f"e2e-{app_id}",
     )
+
+
+@contextlib.contextmanager
+def running_cluster(
+    tmp: Path, *, app_id: str, ports: Ports, database: str, instances: int = 3
+) -> Iterator[RunningWorker]:
+    """Several instances with the e2e components (the one-second cron of `scale_tick`) and a
+    short shutdown grace, started and, whatever happens, stopped."""
+    running = prepare_worker(
+        tmp,
+        app_id=app_id,
+        ports=ports,
+        database=database,
+        instances=instances,
+        env={"Worker__ShutdownGraceSeconds": "2"},
+        resources=[Path(__file__).parent / "components"],
+    )
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()

@@ -15,6 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -118,6 +119,18 @@ def _answers(port: int) -> bool:
     return True
 
 
+def work_item_event(item_id: str) -> dict[str, Any]:
+    """A work item as a CloudEvent whose id is the item's: its effects are counted per id."""
+    return {
+        "specversion": "1.0",
+        "id": item_id,
+        "source": "fault-suite",
+        "type": "work.item",
+        "datacontenttype": "application/json",
+        "data": {"item_id": item_id},
+    }
+
+
 @dataclass
 class SteadyPublisher:
     """Publishes CloudEvents with ids of our own at a fixed rate, round robin over the
@@ -149,14 +162,7 @@ class SteadyPublisher:
                 await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 
     async def _publish(self, http: httpx.AsyncClient, item_id: str, n: int) -> None:
-        event = {
-            "specversion": "1.0",
-            "id": item_id,
-            "source": "fault-suite",
-            "type": "work.item",
-            "datacontenttype": "application/json",
-            "data": {"item_id": item_id},
-        }
+        event = work_item_event(item_id)
         for attempt in range(self.worker.instances * 20):
             sidecar = self.worker.sidecar_url_of((n + attempt) % self.worker.instances)
             try:

@@ -16,7 +16,6 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,13 +24,14 @@ from pymongo import AsyncMongoClient
 
 from app.db.mongo import Database
 from app.workers.builtin.message_queue import TOPIC as WORK_QUEUE
-from tests.e2e.deployment import Ports, RunningWorker, prepare_worker
+from tests.e2e.deployment import Ports, RunningWorker, running_cluster
 from tests.e2e.faults import (
     STATE_DIR,
     FaultInjector,
     SteadyPublisher,
     restart_stack_service,
     signal_stack_service,
+    work_item_event,
 )
 from tests.support import eventually, unique_database
 
@@ -108,20 +108,14 @@ def record(outcome: Reconciliation) -> None:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWorker]:
-    running = prepare_worker(
+    with running_cluster(
         tmp_path_factory.mktemp("faults"),
         app_id="worker-faults",
         ports=FAULT_PORTS,
         database=unique_database("aevatar_faults"),
         instances=INSTANCES,
-        env={"Worker__ShutdownGraceSeconds": "2"},
-        resources=[Path(__file__).parent / "components"],
-    )
-    try:
-        running.start()
+    ) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")
@@ -146,14 +140,7 @@ async def bulk_publish(cluster: RunningWorker, ids: list[str]) -> None:
             entries = [
                 {
                     "entryId": item_id,
-                    "event": {
-                        "specversion": "1.0",
-                        "id": item_id,
-                        "source": "fault-suite",
-                        "type": "work.item",
-                        "datacontenttype": "application/json",
-                        "data": {"item_id": item_id},
-                    },
+                    "event": work_item_event(item_id),
                     "contentType": "application/cloudevents+json",
                 }
                 for item_id in ids[start : start + 100]

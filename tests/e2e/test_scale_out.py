@@ -11,7 +11,6 @@ import signal
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,7 +20,7 @@ from pymongo import AsyncMongoClient
 from app.db.mongo import Database, Document
 from app.workers.builtin.message_queue import TOPIC as WORK_QUEUE
 from tests.e2e.customers import progress_reaching, seed_customers
-from tests.e2e.deployment import CLUSTER_PORTS, RunningWorker, prepare_worker
+from tests.e2e.deployment import CLUSTER_PORTS, RunningWorker, running_cluster
 from tests.e2e.test_job_engine import trigger
 from tests.support import eventually, run_reaching, unique_database
 from tests.workers import ORDERED_TOPIC
@@ -34,20 +33,14 @@ EVENTS = 5_000
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWorker]:
-    running = prepare_worker(
+    with running_cluster(
         tmp_path_factory.mktemp("cluster"),
         app_id="worker-scale",
         ports=CLUSTER_PORTS,
         database=unique_database("aevatar_scale"),
         instances=INSTANCES,
-        env={"Worker__ShutdownGraceSeconds": "2"},
-        resources=[Path(__file__).parent / "components"],
-    )
-    try:
-        running.start()
+    ) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

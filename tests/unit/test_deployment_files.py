@@ -80,3 +80,19 @@ def test_the_scaled_run_file_gives_each_instance_its_own_ports_and_name() -> Non
         assert len({app[field] for app in apps}) == 3, field
     assert [app["env"]["App__InstanceId"] for app in apps] == ["worker-1", "worker-2", "worker-3"]
     assert [app["command"][-1] for app in apps] == ["8000", "8001", "8002"]
+
+
+def test_kubernetes_checks_app_health_as_the_local_run_file_does() -> None:
+    (app,) = yaml.safe_load((ROOT / "dapr.yaml").read_text())["apps"]
+    (deployment,) = [
+        doc
+        for doc in _documents(ROOT / "deploy" / "kubernetes" / "worker.yaml")
+        if doc["kind"] == "Deployment"
+    ]
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+
+    assert annotations["dapr.io/enable-app-health-check"] == "true"
+    assert annotations["dapr.io/app-health-check-path"] == app["appHealthCheckPath"]
+    assert int(annotations["dapr.io/app-health-probe-interval"]) == app["appHealthProbeInterval"]
+    assert int(annotations["dapr.io/app-health-probe-timeout"]) == app["appHealthProbeTimeout"]
+    assert int(annotations["dapr.io/app-health-threshold"]) == app["appHealthThreshold"]
