@@ -55,6 +55,9 @@ class RunningWorker:
     # Each test deployment in a Dapr namespace of its own: actor types are unique per namespace,
     # as two apps hosting the same types would share (and fight over) the same actors.
     namespace: str = "default"
+    # The CLI's own environment, which each daprd (and app) inherits; the run file's `env`
+    # reaches the apps only.
+    cli_env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def app_port(self, n: int = 0) -> int:
@@ -99,7 +102,12 @@ class RunningWorker:
         return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
 
     def start(self) -> None:
-        env = {**os.environ, "DAPR_HOST_IP": "127.0.0.1", "NAMESPACE": self.namespace}
+        env = {
+            **os.environ,
+            "DAPR_HOST_IP": "127.0.0.1",
+            "NAMESPACE": self.namespace,
+            **self.cli_env,
+        }
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(
                 [dapr_cli(), "run", "-f", str(self.run_file)],
@@ -189,6 +197,7 @@ def prepare_worker(
     env: dict[str, str],
     instances: int = 1,
     resources: list[Path] | None = None,
+    cli_env: dict[str, str] | None = None,
 ) -> RunningWorker:
     """The run file of `stack/scale.py` (what `make run-scaled` runs), for the tests."""
     spec = scaled_run_file(
@@ -219,6 +228,7 @@ def prepare_worker(
         run_file=run_file,
         log_file=tmp / f"{app_id}.log",
         namespace=f"e2e-{app_id}",
+        cli_env=cli_env or {},
     )
 
 
