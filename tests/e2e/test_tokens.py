@@ -17,7 +17,7 @@ from tests.support import eventually, unique_database
 
 pytestmark = pytest.mark.e2e
 
-TOKEN_PORTS = Ports(app=18400, http=13900, grpc=15401, metrics=19590)
+TOKEN_PORTS = Ports(app=18400, http=14000, grpc=15401, metrics=19590)
 SIDECAR_TOKEN = "e2e-sidecar-api-token"
 APP_TOKEN = "e2e-app-api-token"
 
