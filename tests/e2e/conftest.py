@@ -6,8 +6,6 @@ on the same machine is left alone), a database of its own, the test workers of
 `tests/workers.py` loaded through Worker:Modules, and an operator token.
 """
 
-import os
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -15,25 +13,14 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from app.db.mongo import Database
-from tests.e2e.deployment import MAIN_PORTS, RunningWorker, prepare_worker
+from tests.e2e.deployment import MAIN_PORTS, RunningWorker, empty_streams, prepare_worker
 from tests.partner_api import PartnerApi, PartnerState
 from tests.support import MONGODB_URI, unique_database
-from tests.workers import FLAKY_TOPIC, ORDERED_TOPIC, SLOW_QUEUE_TOPIC
-
-# The topics the e2e tests publish to. Their Redis streams outlive a run, and an app id's
-# consumer group would start with every message published since it last ran (by the benchmark,
-# say): each e2e session starts from empty streams.
-TEST_TOPICS = ["domain-events", "work-items", FLAKY_TOPIC, ORDERED_TOPIC, SLOW_QUEUE_TOPIC]
 
 
 @pytest.fixture(scope="session", autouse=True)
 def empty_test_streams() -> None:
-    port = os.environ.get("REDIS_PORT", "6379")
-    subprocess.run(
-        ["redis-cli", "-h", "127.0.0.1", "-p", port, "DEL", *TEST_TOPICS],
-        check=True,
-        capture_output=True,
-    )
+    empty_streams()
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ from pymongo import AsyncMongoClient
 
 from app.db.mongo import Database
 from app.workers.builtin.message_queue import TOPIC as WORK_QUEUE
-from tests.e2e.deployment import Ports, RunningWorker, running_cluster
+from tests.e2e.deployment import Ports, RunningWorker, empty_streams, running_cluster
 from tests.e2e.faults import (
     STATE_DIR,
     FaultInjector,
@@ -116,6 +116,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWorker]
         instances=INSTANCES,
     ) as running:
         yield running
+    empty_streams()  # what the fault suite published is nobody else's
 
 
 @pytest.fixture(scope="module")
