@@ -12,6 +12,7 @@ source "$here/versions.env"
 dapr_home="${DAPR_RUNTIME_PATH:-$HOME}/.dapr"
 bin="$dapr_home/bin"
 runtime_stamp="$bin/.aevatar-worker-runtime"
+real_daprd="$dapr_home/runtime/daprd"  # behind the launcher $bin/daprd (see install_launcher)
 cli_stamp="$bin/.aevatar-worker-cli"
 mkdir -p "$bin"
 
@@ -22,6 +23,8 @@ stale() { [[ -f "$1" && "$(cat "$1")" != "$2" ]]; }
 
 need_runtime() {
     [[ ! -x "$bin/daprd" || ! -x "$bin/placement" || ! -x "$bin/scheduler" ]] ||
+        { [[ -f "$runtime_stamp" ]] && grep -qs "aevatar-worker launcher" "$bin/daprd" &&
+            [[ ! -x "$real_daprd" ]]; } ||
         stale "$runtime_stamp" "$DAPR_RUNTIME_VERSION"
 }
 need_cli() {
@@ -44,7 +47,7 @@ build_runtime() {
     local src ldflags="-s -w -X github.com/dapr/dapr/pkg/buildinfo.version=$DAPR_RUNTIME_VERSION"
     src=$(fetch "github.com/dapr/dapr@v$DAPR_RUNTIME_VERSION" "dapr-$DAPR_RUNTIME_VERSION")
     log "building daprd $DAPR_RUNTIME_VERSION with all components (minutes, the first time)"
-    (cd "$src" && go build -tags allcomponents -ldflags "$ldflags" -o "$bin/daprd.bin" ./cmd/daprd)
+    (cd "$src" && go build -tags allcomponents -ldflags "$ldflags" -o "$real_daprd" ./cmd/daprd)
     rm -f "$bin/daprd"  # the launcher is written anew
     log "building placement and scheduler $DAPR_RUNTIME_VERSION"
     (cd "$src" && go build -ldflags "$ldflags" -o "$bin/placement" ./cmd/placement)
@@ -68,15 +71,21 @@ build_cli() {
 
 # The CLI starts daprd without --dapr-internal-grpc-listen-address and --metrics-listen-address,
 # and has no option for them: daprd would then listen on every interface for both. Ours is
-# started through a launcher that adds them (a laptop's own daprd is left as it is).
+# started through a launcher that adds them (a laptop's own daprd is left as it is). The binary
+# keeps its name, in a folder of its own: the CLI finds running sidecars (`dapr publish`,
+# `dapr list`) by the executable name `daprd`.
 install_launcher() {
     [[ -f "$runtime_stamp" ]] || return 0
-    grep -qs "aevatar-worker launcher" "$bin/daprd" && return 0
-    if [[ -f "$bin/daprd" ]]; then mv "$bin/daprd" "$bin/daprd.bin"; fi
+    grep -qs "aevatar-worker launcher" "$bin/daprd" && [[ -x "$real_daprd" ]] && return 0
+    mkdir -p "$(dirname "$real_daprd")"
+    if [[ -f "$bin/daprd.bin" ]]; then mv "$bin/daprd.bin" "$real_daprd"; fi
+    if [[ -f "$bin/daprd" ]] && ! grep -qs "aevatar-worker launcher" "$bin/daprd"; then
+        mv "$bin/daprd" "$real_daprd"
+    fi
     cat >"$bin/daprd" <<'LAUNCHER'
 #!/bin/sh
 # aevatar-worker launcher: daprd with its internal gRPC and metrics ports on loopback.
-exec "$(dirname "$0")/daprd.bin" --dapr-internal-grpc-listen-address 127.0.0.1 \
+exec "$(dirname "$0")/../runtime/daprd" --dapr-internal-grpc-listen-address 127.0.0.1 \
     --metrics-listen-address 127.0.0.1 "$@"
 LAUNCHER
     chmod +x "$bin/daprd"
