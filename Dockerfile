@@ -22,4 +22,4 @@ ENV PATH=/srv/.venv/bin:$PATH PYTHONUNBUFFERED=1 Serilog__Format=json
 USER 10001:10001
 EXPOSE 8000
 # 0.0.0.0 inside the pod: the sidecar and the kubelet's probes reach the app over the pod network.
-CMD ["uvicorn", "app.main:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000", "--no-access-log"]
+CMD ["uvicorn", "app.main:create_app", "--factory", "--loop", "uvloop", "--http", "httptools", "--host", "0.0.0.0", "--port", "8000", "--no-access-log"]

@@ -1,33 +1,44 @@
-"""Queue throughput: work items applied per second by 1 instance and by 3, side by side.
+"""Queue throughput: work items applied per second by 1 instance and by 3 of ours, and by
+Dramatiq's and Taskiq's ordinary workers doing the same work, side by side in one run.
 
-    make up && .venv/bin/python -m bench.queue_throughput --events 2000
+    make bench        (or: make up && .venv/bin/python -m bench.queue_throughput --events 2000)
 
-Each configuration is a fresh deployment (the run file of stack/scale.py, app id `worker-bench`,
-a database of its own, the engine's default lease and poll settings); the events are
-bulk-published to `work-items` through the sidecars, and the clock runs from the first publish
-until every item is in `work_items`. The ratio, not the absolute figure, is the result: the
-database (SecantusDB here) bounds both.
+Ours: each configuration is a fresh deployment (the run file of stack/scale.py, app id
+`worker-bench`, a database of its own, the engine's default lease and poll settings); the events
+are bulk-published to `work-items` through the sidecars, and the clock runs from the first
+publish until every item is in `work_items`. Peers: one insert per task into the same database
+server, through the same Redis. CPU per event comes from /proc for each group of processes
+(our apps, our daprds, a peer's worker, the database server) over the measured window. The
+figures are written to bench/results/<date>.json.
 """
 
 import argparse
 import asyncio
+import json
 import sys
 import tempfile
 import time
+from dataclasses import asdict
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 from pymongo import AsyncMongoClient
 
-from tests.e2e.deployment import Ports, prepare_worker
+from bench.cpu import CpuMeter, database_pid
+from bench.peers.run import measure_peer
+from bench.result import Result
+from tests.e2e.deployment import Ports, _pids_listening, prepare_worker
 from tests.support import MONGODB_URI, eventually, unique_database
 
 PORTS = Ports(app=18500, http=13900, grpc=15501, metrics=19600)
 BATCH = 250
+RESULTS = Path(__file__).parent / "results"
 
 
-async def measure(instances: int, events: int, tmp: Path) -> float:
+async def measure(instances: int, events: int, tmp: Path) -> Result:
     deployment = prepare_worker(
         tmp,
         app_id=f"worker-bench-{instances}",
@@ -43,7 +54,16 @@ async def measure(instances: int, events: int, tmp: Path) -> float:
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(MONGODB_URI)
     await asyncio.to_thread(deployment.start)
     try:
+        ports = range(instances)
+        meter = CpuMeter(
+            {
+                "app": [p for n in ports for p in _pids_listening(deployment.app_port(n))],
+                "daprd": [p for n in ports for p in _pids_listening(deployment.ports.http + n)],
+                "database": [database_pid()],
+            }
+        )
         ids = [f"b-{i:06d}" for i in range(events)]
+        meter.start()
         started = time.perf_counter()
         async with httpx.AsyncClient(timeout=30) as http:
             for start in range(0, events, BATCH):
@@ -61,8 +81,11 @@ async def measure(instances: int, events: int, tmp: Path) -> float:
         async def all_applied() -> bool:
             return await items.count_documents({}) >= events
 
-        await eventually(all_applied, within=900, interval=0.5, what="every item applied")
-        return events / (time.perf_counter() - started)
+        await eventually(all_applied, within=900, interval=0.25, what="every item applied")
+        elapsed = time.perf_counter() - started
+        meter.stop()
+        name = f"aevatar-worker, {instances} instance{'s' if instances > 1 else ''}"
+        return Result(name, events / elapsed, meter.ms_per_event(events))
     finally:
         await asyncio.to_thread(deployment.stop)
         await mongo.drop_database(deployment.database)
@@ -73,15 +96,28 @@ async def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--events", type=int, default=2000)
     args = parser.parse_args(argv)
+    uptime = time.time() - psutil.Process(database_pid()).create_time()
     with tempfile.TemporaryDirectory() as tmp:
-        one = await measure(1, args.events, Path(tmp))
-        three = await measure(3, args.events, Path(tmp))
-    sys.stdout.write(
-        f"work items applied per second ({args.events} events):\n"
-        f"  1 instance : {one:8.1f}/s\n"
-        f"  3 instances: {three:8.1f}/s\n"
-        f"  ratio 3:1  : {three / one:8.2f}\n"
-    )
+        ours = [await measure(n, args.events, Path(tmp)) for n in (1, 3)]
+    peers = [await measure_peer(name, args.events) for name in ("dramatiq", "taskiq")]
+    best = max(peers, key=lambda peer: peer.events_per_second)
+    lines = [
+        f"{args.events} work items, one MongoDB insert each (database server up {uptime:.0f} s "
+        "when the run began)",
+        f"{'':32} {'items/s':>8} {'x best peer':>11}  CPU ms per item",
+    ]
+    for result in [*ours, *peers]:
+        cpu = ", ".join(f"{k} {v:.2f}" for k, v in result.cpu_ms_per_event.items())
+        ratio = result.events_per_second / best.events_per_second
+        lines.append(f"{result.name:32} {result.events_per_second:8.1f} {ratio:11.2f}  {cpu}")
+    sys.stdout.write("\n".join(lines) + "\n")
+    RESULTS.mkdir(exist_ok=True)
+    report = {
+        "events": args.events,
+        "database_uptime_seconds": round(uptime),
+        "results": [asdict(r) for r in [*ours, *peers]],
+    }
+    (RESULTS / f"{date.today().isoformat()}.json").write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

@@ -72,4 +72,7 @@ def instrument(app: FastAPI, telemetry: Telemetry) -> None:
         tracer_provider=telemetry.tracer_provider,
         meter_provider=telemetry.meter_provider,
         excluded_urls="healthz,readyz",
+        # A span per ASGI receive and send of every delivery costs more than the delivery's
+        # own work; the server span and the run's CONSUMER span tell the story.
+        exclude_spans=["receive", "send"],
     )

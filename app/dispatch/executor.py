@@ -251,7 +251,8 @@ class RunExecutor:
         self._metrics.attempt_finished(
             job=run.job, kind=run.kind, status=outcome.status, duration_ms=duration_ms
         )
-        log.bind(status=outcome.status.value, duration_ms=round(duration_ms, 1)).info(
+        # DEBUG: a line per run would be a line per event; failures log at WARNING and above.
+        log.bind(status=outcome.status.value, duration_ms=round(duration_ms, 1)).debug(
             "run finished"
         )
 

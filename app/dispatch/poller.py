@@ -60,5 +60,5 @@ class RunPoller:
             )
             if run is None:
                 return
-            logger.bind(job=run.job, run_id=run.id, attempt=run.attempt).info("claimed run")
+            logger.bind(job=run.job, run_id=run.id, attempt=run.attempt).debug("claimed run")
             executor.start(run)
