@@ -28,6 +28,7 @@ import psutil
 from pymongo import AsyncMongoClient
 
 from bench.cpu import CpuMeter, database_pid
+from bench.database import requests_served
 from bench.peers.run import measure_peer
 from bench.result import Result
 from tests.e2e.deployment import Ports, _pids_listening, prepare_worker
@@ -63,6 +64,7 @@ async def measure(instances: int, events: int, tmp: Path) -> Result:
             }
         )
         ids = [f"b-{i:06d}" for i in range(events)]
+        requests_before = await requests_served(mongo)
         meter.start()
         started = time.perf_counter()
         async with httpx.AsyncClient(timeout=30) as http:
@@ -84,8 +86,11 @@ async def measure(instances: int, events: int, tmp: Path) -> Result:
         await eventually(all_applied, within=900, interval=0.25, what="every item applied")
         elapsed = time.perf_counter() - started
         meter.stop()
+        requests = await requests_served(mongo) - requests_before
         name = f"aevatar-worker, {instances} instance{'s' if instances > 1 else ''}"
-        return Result(name, events / elapsed, meter.ms_per_event(events))
+        return Result(
+            name, events / elapsed, meter.ms_per_event(events), round(requests / events, 2)
+        )
     finally:
         await asyncio.to_thread(deployment.stop)
         await mongo.drop_database(deployment.database)
@@ -104,12 +109,15 @@ async def main(argv: list[str]) -> None:
     lines = [
         f"{args.events} work items, one MongoDB insert each (database server up {uptime:.0f} s "
         "when the run began)",
-        f"{'':32} {'items/s':>8} {'x best peer':>11}  CPU ms per item",
+        f"{'':32} {'items/s':>8} {'x best peer':>11} {'db trips':>8}  CPU ms per item",
     ]
     for result in [*ours, *peers]:
         cpu = ", ".join(f"{k} {v:.2f}" for k, v in result.cpu_ms_per_event.items())
         ratio = result.events_per_second / best.events_per_second
-        lines.append(f"{result.name:32} {result.events_per_second:8.1f} {ratio:11.2f}  {cpu}")
+        trips = result.database_requests_per_event
+        lines.append(
+            f"{result.name:32} {result.events_per_second:8.1f} {ratio:11.2f} {trips:8.2f}  {cpu}"
+        )
     sys.stdout.write("\n".join(lines) + "\n")
     RESULTS.mkdir(exist_ok=True)
     report = {

@@ -9,3 +9,5 @@ class Result:
     events_per_second: float
     cpu_ms_per_event: dict[str, float]
     """CPU milliseconds per event of each group of processes (app, daprd, worker, database)."""
+    database_requests_per_event: float
+    """Round trips to the database server per event, over the measured window."""

@@ -12,6 +12,7 @@ from typing import Any
 from pymongo import AsyncMongoClient
 
 from bench.cpu import CpuMeter, database_pid
+from bench.database import requests_served
 from bench.peers.dramatiq_app import insert_item as dramatiq_insert
 from bench.peers.taskiq_app import broker
 from bench.peers.taskiq_app import insert_item as taskiq_insert
@@ -39,6 +40,7 @@ async def measure_peer(name: str, events: int) -> Result:
         await _warm_up(name, items)
         meter = CpuMeter({name: [worker.pid], "database": [database_pid()]})
         ids = [f"{name}-{n:06d}" for n in range(events)]
+        requests_before = await requests_served(mongo)
         meter.start()
         started = time.perf_counter()
         await _enqueue(name, ids)
@@ -49,7 +51,10 @@ async def measure_peer(name: str, events: int) -> Result:
         await eventually(all_applied, within=900, interval=0.25, what=f"{name}: every item")
         elapsed = time.perf_counter() - started
         meter.stop()
-        return Result(name, events / elapsed, meter.ms_per_event(events))
+        requests = await requests_served(mongo) - requests_before
+        return Result(
+            name, events / elapsed, meter.ms_per_event(events), round(requests / events, 2)
+        )
     finally:
         worker.send_signal(signal.SIGTERM)
         await asyncio.wait_for(worker.wait(), 60)
