@@ -13,7 +13,14 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from app.db.mongo import Database
-from tests.e2e.deployment import MAIN_PORTS, RunningWorker, empty_streams, prepare_worker
+from tests.e2e.deployment import (
+    MAIN_PORTS,
+    RunningWorker,
+    database_of,
+    empty_streams,
+    prepare_worker,
+    started,
+)
 from tests.partner_api import PartnerApi, PartnerState
 from tests.support import MONGODB_URI, unique_database
 
@@ -35,18 +42,15 @@ def partner() -> Iterator[PartnerApi]:
 def worker(
     tmp_path_factory: pytest.TempPathFactory, partner: PartnerApi
 ) -> Iterator[RunningWorker]:
-    running = prepare_worker(
+    deployment = prepare_worker(
         tmp_path_factory.mktemp("e2e"),
         app_id="worker",
         ports=MAIN_PORTS,
         database=unique_database("aevatar_e2e"),
         env={"DataSync__BaseUrl": partner.url, "DataSync__PageSize": "25"},
     )
-    try:
-        running.start()
+    with started(deployment) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="session")
@@ -60,5 +64,5 @@ async def mongo() -> AsyncIterator[AsyncMongoClient[dict[str, Any]]]:
 async def e2e_db(
     worker: RunningWorker, mongo: AsyncMongoClient[dict[str, Any]]
 ) -> AsyncIterator[Database]:
-    yield mongo[worker.database]
-    await mongo.drop_database(worker.database)
+    async with database_of(worker, mongo) as db:
+        yield db

@@ -11,15 +11,17 @@ import re
 import shutil
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
+from pymongo import AsyncMongoClient
 
 from app.dapr.dead_letters import DEAD_LETTER_TOPIC
+from app.db.mongo import Database
 from stack.scale import scaled_run_file
 from tests.support import MONGODB_URI, eventually_sync, uri_with_database
 from tests.workers import FLAKY_TOPIC, ORDERED_TOPIC, SLOW_QUEUE_TOPIC
@@ -235,25 +237,44 @@ def prepare_worker(
 
 
 @contextlib.contextmanager
+def started(worker: RunningWorker) -> Iterator[RunningWorker]:
+    """The deployment started and, whatever happens, stopped."""
+    try:
+        worker.start()
+        yield worker
+    finally:
+        worker.stop()
+
+
+@contextlib.asynccontextmanager
+async def database_of(
+    worker: RunningWorker, mongo: AsyncMongoClient[dict[str, Any]]
+) -> AsyncIterator[Database]:
+    """The deployment's database, dropped afterwards."""
+    try:
+        yield mongo[worker.database]
+    finally:
+        await mongo.drop_database(worker.database)
+
+
+@contextlib.contextmanager
 def running_cluster(
     tmp: Path, *, app_id: str, ports: Ports, database: str, instances: int = 3
 ) -> Iterator[RunningWorker]:
     """Several instances with the e2e components (the one-second cron of `scale_tick`) and a
     short shutdown grace, started and, whatever happens, stopped."""
-    running = prepare_worker(
-        tmp,
-        app_id=app_id,
-        ports=ports,
-        database=database,
-        instances=instances,
-        env={"Worker__ShutdownGraceSeconds": "2"},
-        resources=[Path(__file__).parent / "components"],
-    )
-    try:
-        running.start()
+    with started(
+        prepare_worker(
+            tmp,
+            app_id=app_id,
+            ports=ports,
+            database=database,
+            instances=instances,
+            env={"Worker__ShutdownGraceSeconds": "2"},
+            resources=[Path(__file__).parent / "components"],
+        )
+    ) as running:
         yield running
-    finally:
-        running.stop()
 
 
 # The topics the e2e tests publish to, and the dead-letter topic. Their Redis streams outlive

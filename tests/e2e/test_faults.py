@@ -24,7 +24,7 @@ from pymongo import AsyncMongoClient
 
 from app.db.mongo import Database
 from app.workers.builtin.message_queue import TOPIC as WORK_QUEUE
-from tests.e2e.deployment import Ports, RunningWorker, empty_streams, running_cluster
+from tests.e2e.deployment import Ports, RunningWorker, database_of, empty_streams, running_cluster
 from tests.e2e.faults import (
     STATE_DIR,
     FaultInjector,
@@ -130,8 +130,8 @@ def faults(cluster: RunningWorker) -> Iterator[FaultInjector]:
 async def db(
     cluster: RunningWorker, mongo: AsyncMongoClient[dict[str, Any]]
 ) -> AsyncIterator[Database]:
-    yield mongo[cluster.database]
-    await mongo.drop_database(cluster.database)
+    async with database_of(cluster, mongo) as db:
+        yield db
 
 
 async def bulk_publish(cluster: RunningWorker, ids: list[str]) -> None:

@@ -10,7 +10,7 @@ from pymongo import AsyncMongoClient
 
 from app.db.mongo import Database
 from tests.e2e.customers import progress_reaching, seed_customers
-from tests.e2e.deployment import SPARE_PORTS, RunningWorker, prepare_worker
+from tests.e2e.deployment import SPARE_PORTS, RunningWorker, database_of, prepare_worker
 from tests.e2e.test_job_engine import trigger
 from tests.support import run_reaching, unique_database
 
@@ -31,12 +31,11 @@ async def killable(
         database=unique_database("aevatar_kill"),
         env={},
     )
-    db = mongo[running.database]
     try:
-        yield running, db
+        async with database_of(running, mongo) as db:
+            yield running, db
     finally:
         running.stop()
-        await mongo.drop_database(running.database)
 
 
 async def test_a_killed_data_processor_resumes_from_its_checkpoint(

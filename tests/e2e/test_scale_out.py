@@ -20,7 +20,7 @@ from pymongo import AsyncMongoClient
 from app.db.mongo import Database, Document
 from app.workers.builtin.message_queue import TOPIC as WORK_QUEUE
 from tests.e2e.customers import progress_reaching, seed_customers
-from tests.e2e.deployment import CLUSTER_PORTS, RunningWorker, running_cluster
+from tests.e2e.deployment import CLUSTER_PORTS, RunningWorker, database_of, running_cluster
 from tests.e2e.test_job_engine import trigger
 from tests.support import eventually, run_reaching, unique_database
 from tests.workers import ORDERED_TOPIC
@@ -47,8 +47,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWorker]
 async def db(
     cluster: RunningWorker, mongo: AsyncMongoClient[dict[str, Any]]
 ) -> AsyncIterator[Database]:
-    yield mongo[cluster.database]
-    await mongo.drop_database(cluster.database)
+    async with database_of(cluster, mongo) as db:
+        yield db
 
 
 async def test_a_cron_tick_every_second_makes_exactly_one_run_per_tick(db: Database) -> None:

@@ -12,7 +12,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from app.db.mongo import Database
-from tests.e2e.deployment import Ports, RunningWorker, prepare_worker
+from tests.e2e.deployment import Ports, RunningWorker, database_of, prepare_worker, started
 from tests.support import eventually, unique_database
 
 pytestmark = pytest.mark.e2e
@@ -24,7 +24,7 @@ APP_TOKEN = "e2e-app-api-token"
 
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWorker]:
-    running = prepare_worker(
+    deployment = prepare_worker(
         tmp_path_factory.mktemp("tokens"),
         app_id="worker-tokens",
         ports=TOKEN_PORTS,
@@ -34,19 +34,16 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWorker]
         # daprd reads both from its environment; the app inherits them from the CLI too.
         cli_env={"DAPR_API_TOKEN": SIDECAR_TOKEN, "APP_API_TOKEN": APP_TOKEN},
     )
-    try:
-        running.start()
+    with started(deployment) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")
 async def db(
     guarded: RunningWorker, mongo: AsyncMongoClient[dict[str, Any]]
 ) -> AsyncIterator[Database]:
-    yield mongo[guarded.database]
-    await mongo.drop_database(guarded.database)
+    async with database_of(guarded, mongo) as db:
+        yield db
 
 
 async def test_the_sidecar_refuses_a_call_without_its_token(guarded: RunningWorker) -> None:
