@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from tests.e2e.deployment import ROOT, RunningWorker, _pids_listening
-from tests.support import eventually_sync
+from tests.support import eventually, eventually_sync
 
 STATE_DIR = Path(os.environ.get("STATE_DIR", ROOT / ".state"))
 
@@ -148,6 +148,18 @@ class SteadyPublisher:
 
     def stop(self) -> None:
         self._stop.set()
+
+    async def until_published(self, more: int) -> None:
+        """Waits while `more` events are published: how long a fault lasts, counted in the
+        traffic that meets it (at 20 events/s, 1,200 is a minute)."""
+        target = len(self.published) + more
+
+        async def reached() -> bool:
+            return len(self.published) >= target
+
+        await eventually(
+            reached, within=3 * more / self.rate_per_second + 30, what=f"{more} events"
+        )
 
     async def run(self) -> None:
         interval = 1 / self.rate_per_second

@@ -170,7 +170,11 @@ async def test_events_held_by_a_dead_apps_sidecar_are_not_lost(
     )
 
     image = faults.kill_app(1)
-    await asyncio.sleep(5)  # the dead app's daprd goes on holding messages meanwhile
+    # Down while the two others apply 300 more; its daprd goes on holding messages meanwhile.
+    applied = await applied_count(db, prefix)
+    await eventually(
+        lambda: _at_least(db, prefix, applied + 300), within=120, what="300 more applied"
+    )
     await publishing
     faults.restart_app(image, 1)
 
@@ -183,15 +187,25 @@ async def _at_least(db: Database, prefix: str, n: int) -> bool:
     return await applied_count(db, prefix) >= n
 
 
+async def ticks_after(db: Database, moment: datetime, n: int) -> None:
+    """Waits until `n` ticks of the one-second cron after `moment` have runs."""
+
+    async def counted() -> bool:
+        ticks = await db["job_runs"].distinct("trigger.tick", {"job": "scale_tick"})
+        return sum(1 for tick in ticks if tick > moment) >= n
+
+    await eventually(counted, within=30, what=f"{n} ticks")
+
+
 async def test_a_one_second_cron_runs_once_per_tick_while_an_instance_is_killed(
     cluster: RunningWorker, faults: FaultInjector, db: Database
 ) -> None:
     start = datetime.now().astimezone()
     for _ in range(2):
         image = faults.kill_app(0)
-        await asyncio.sleep(3)
+        await ticks_after(db, datetime.now().astimezone(), 3)  # three ticks while it is dead
         faults.restart_app(image, 0)
-    await asyncio.sleep(3)
+    await ticks_after(db, datetime.now().astimezone(), 3)
     end = datetime.now().astimezone()
 
     runs = (
@@ -216,33 +230,34 @@ async def test_steady_events_survive_every_fault_of_the_stack(
     def step(name: str) -> None:
         steps.append(f"{time.strftime('%H:%M:%S')} {name}")
 
-    await asyncio.sleep(3)
+    # Each fault lasts while a number of events is published (20 a second).
+    await publisher.until_published(60)
     for _ in range(3):
         step("app 0 SIGKILLed and restarted")
         image = faults.kill_app(0)
-        await asyncio.sleep(2)
+        await publisher.until_published(40)
         await asyncio.to_thread(faults.restart_app, image, 0)
-    step("app 1 SIGKILLed, left down for a minute, its daprd alive")
+    step("app 1 SIGKILLed, left down while 1,200 events are published (a minute), daprd alive")
     image = faults.kill_app(1)
-    await asyncio.sleep(60)
+    await publisher.until_published(1_200)
     await asyncio.to_thread(faults.restart_app, image, 1)
     step("daprd 2 SIGKILLed and restarted")
     image = faults.kill_sidecar(2)
-    await asyncio.sleep(3)
+    await publisher.until_published(60)
     await asyncio.to_thread(faults.restart_sidecar, image, 2)
-    step("MongoDB frozen for 20 s")
+    step("MongoDB frozen while 400 events are published (20 s)")
     signal_stack_service("secantusdb", signal.SIGSTOP)
     try:
-        await asyncio.sleep(20)
+        await publisher.until_published(400)
     finally:
         signal_stack_service("secantusdb", signal.SIGCONT)
-    await asyncio.sleep(3)
+    await publisher.until_published(60)
     step("MongoDB stopped and restarted")
     await asyncio.to_thread(restart_stack_service, "secantusdb")
-    await asyncio.sleep(3)
+    await publisher.until_published(60)
     step("Redis restarted")
     await asyncio.to_thread(restart_stack_service, "redis")
-    await asyncio.sleep(5)
+    await publisher.until_published(100)
     publisher.stop()
     await publishing
     print("\n[faults] " + "\n[faults] ".join(steps))  # noqa: T201
