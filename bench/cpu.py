@@ -46,3 +46,8 @@ class CpuMeter:
 
     def ms_per_event(self, events: int) -> dict[str, float]:
         return {name: round(seconds * 1000 / events, 3) for name, seconds in self.spent.items()}
+
+
+def resident_mb(pid: int) -> float:
+    """A process's resident set, in MB."""
+    return round(psutil.Process(pid).memory_info().rss / 1_000_000, 1)

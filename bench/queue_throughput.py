@@ -27,8 +27,9 @@ import httpx
 import psutil
 from pymongo import AsyncMongoClient
 
-from bench.cpu import CpuMeter, database_pid
+from bench.cpu import CpuMeter, database_pid, resident_mb
 from bench.database import requests_served
+from bench.latency import publish_to_applied_ms
 from bench.peers.run import measure_peer
 from bench.result import Result
 from tests.e2e.deployment import Ports, _pids_listening, prepare_worker
@@ -37,6 +38,7 @@ from tests.support import MONGODB_URI, eventually, unique_database
 PORTS = Ports(app=18500, http=13900, grpc=15501, metrics=19600)
 BATCH = 250
 RESULTS = Path(__file__).parent / "results"
+OFFERED_RATE = 200.0
 
 
 async def measure(instances: int, events: int, tmp: Path) -> Result:
@@ -52,7 +54,7 @@ async def measure(instances: int, events: int, tmp: Path) -> Result:
             "Worker__PollIntervalSeconds": "0.5",
         },
     )
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(MONGODB_URI)
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(MONGODB_URI, tz_aware=True)
     await asyncio.to_thread(deployment.start)
     try:
         ports = range(instances)
@@ -87,9 +89,19 @@ async def measure(instances: int, events: int, tmp: Path) -> Result:
         elapsed = time.perf_counter() - started
         meter.stop()
         requests = await requests_served(mongo) - requests_before
+        latency = (
+            await publish_to_applied_ms(deployment, mongo, rate=OFFERED_RATE, seconds=10)
+            if instances == 1
+            else {}
+        )
         name = f"aevatar-worker, {instances} instance{'s' if instances > 1 else ''}"
         return Result(
-            name, events / elapsed, meter.ms_per_event(events), round(requests / events, 2)
+            name,
+            events / elapsed,
+            meter.ms_per_event(events),
+            round(requests / events, 2),
+            latency_ms=latency,
+            rss_mb=max(resident_mb(pid) for pid in meter.groups["app"]),
         )
     finally:
         await asyncio.to_thread(deployment.stop)
@@ -118,6 +130,12 @@ async def main(argv: list[str]) -> None:
         lines.append(
             f"{result.name:32} {result.events_per_second:8.1f} {ratio:11.2f} {trips:8.2f}  {cpu}"
         )
+    one = ours[0]
+    lines.append(
+        f"publish-to-applied at {OFFERED_RATE:g} events/s offered (open loop, 1 instance): "
+        f"p50 {one.latency_ms['p50']} ms, p99 {one.latency_ms['p99']} ms; "
+        f"worker RSS at the end: {one.rss_mb} MB (1 instance), {ours[1].rss_mb} MB (of 3)"
+    )
     sys.stdout.write("\n".join(lines) + "\n")
     RESULTS.mkdir(exist_ok=True)
     report = {
