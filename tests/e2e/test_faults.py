@@ -230,36 +230,38 @@ async def test_steady_events_survive_every_fault_of_the_stack(
     def step(name: str) -> None:
         steps.append(f"{time.strftime('%H:%M:%S')} {name}")
 
-    # Each fault lasts while a number of events is published (20 a second).
-    await publisher.until_published(60)
+    # A fault lasts a given time while the traffic goes on (these waits are the faults'
+    # durations; every outcome below is polled for with a deadline).
+    await asyncio.sleep(3)
     for _ in range(3):
         step("app 0 SIGKILLed and restarted")
         image = faults.kill_app(0)
-        await publisher.until_published(40)
+        await asyncio.sleep(2)
         await asyncio.to_thread(faults.restart_app, image, 0)
-    step("app 1 SIGKILLed, left down while 1,200 events are published (a minute), daprd alive")
+    step("app 1 SIGKILLed, left down for a minute, its daprd alive")
     image = faults.kill_app(1)
-    await publisher.until_published(1_200)
+    await asyncio.sleep(60)
     await asyncio.to_thread(faults.restart_app, image, 1)
     step("daprd 2 SIGKILLed and restarted")
     image = faults.kill_sidecar(2)
-    await publisher.until_published(60)
+    await asyncio.sleep(3)
     await asyncio.to_thread(faults.restart_sidecar, image, 2)
-    step("MongoDB frozen while 400 events are published (20 s)")
+    step("MongoDB frozen for 20 s")
     signal_stack_service("secantusdb", signal.SIGSTOP)
     try:
-        await publisher.until_published(400)
+        await asyncio.sleep(20)
     finally:
         signal_stack_service("secantusdb", signal.SIGCONT)
-    await publisher.until_published(60)
+    await asyncio.sleep(3)
     step("MongoDB stopped and restarted")
     await asyncio.to_thread(restart_stack_service, "secantusdb")
-    await publisher.until_published(60)
+    await asyncio.sleep(3)
     step("Redis restarted")
     await asyncio.to_thread(restart_stack_service, "redis")
-    await publisher.until_published(100)
+    await asyncio.sleep(5)
     publisher.stop()
     await publishing
+    steps.append(f"publishes refused or unanswered, sent again: {publisher.failed_attempts}")
     print("\n[faults] " + "\n[faults] ".join(steps))  # noqa: T201
 
     outcome = await settled(
