@@ -26,7 +26,7 @@ from app.dispatch.errors import PayloadInvalid, RunNotActionable, UnknownJob
 from app.dispatch.executor import RunExecutor
 from app.dispatch.settings import EngineSettings
 from app.dispatch.storable import payload_to_store, unsafe_part
-from app.models.runs import JobRun, Refusal, RunError, RunStatus, RunTrigger
+from app.models.runs import JobRun, Refusal, RunError, RunStatus, RunTrigger, WorkerKind
 from app.repositories.runs import RunRepository, UnknownRun
 from app.workers.registry import Registry, Worker
 
@@ -350,25 +350,14 @@ class Dispatcher:
         event_id: str,
     ) -> None:
         """A payload that can never be valid: a dead run at once, with the reason."""
-        now = utc_now()
-        run = JobRun(
-            id=self._runs.new_id(),
+        run, _ = await self._store_dead_event(
             job=worker.name,
             kind=worker.kind,
-            status=RunStatus.DEAD,
-            trigger=trigger,
             max_attempts=worker.max_attempts,
-            created_at=now,
-            started_at=now,
-            finished_at=now,
-            duration_ms=0.0,
-            instance=self._instance,
+            trigger=trigger,
+            payload=payload,
             error=RunError(type="ValidationError", message=str(invalid)),
-            trace_id=_current_trace_id(),
-            traceparent=_current_traceparent(),
-            payload=payload_to_store(payload),
         )
-        await self._runs.insert(run, dedupe_key=f"event:{event_id}")
         logger.bind(job=worker.name, run_id=run.id, event_id=event_id).warning(
             "invalid payload: dropped, and recorded as a dead run"
         )
@@ -385,26 +374,50 @@ class Dispatcher:
             if letter.readable
             else "dead-lettered by daprd: the message was not a CloudEvent daprd could read"
         )
+        run, created = await self._store_dead_event(
+            job=worker.name if worker else UNROUTABLE,
+            kind=worker.kind if worker else "event",
+            max_attempts=worker.max_attempts if worker else 1,
+            trigger=RunTrigger(type="event", event_id=letter.id, topic=letter.topic),
+            payload=letter.data,
+            error=RunError(type="DeadLettered", message=reason),
+        )
+        logger.bind(job=run.job, event_id=letter.id, pubsub=pubsub, recorded=created).warning(
+            "dead letter received"
+        )
+
+    async def _store_dead_event(
+        self,
+        *,
+        job: str,
+        kind: WorkerKind,
+        max_attempts: int,
+        trigger: RunTrigger,
+        payload: Any,
+        error: RunError,
+    ) -> tuple[JobRun, bool]:
+        """An event that will never run, stored as a dead run at once (its payload only in a
+        form that may be written); False when its event has a run already."""
         now = utc_now()
         run = JobRun(
             id=self._runs.new_id(),
-            job=worker.name if worker else UNROUTABLE,
-            kind=worker.kind if worker else "event",
+            job=job,
+            kind=kind,
             status=RunStatus.DEAD,
-            trigger=RunTrigger(type="event", event_id=letter.id, topic=letter.topic),
-            max_attempts=worker.max_attempts if worker else 1,
+            trigger=trigger,
+            max_attempts=max_attempts,
             created_at=now,
             started_at=now,
             finished_at=now,
             duration_ms=0.0,
             instance=self._instance,
-            error=RunError(type="DeadLettered", message=reason),
-            payload=payload_to_store(letter.data),
+            error=error,
+            trace_id=_current_trace_id(),
+            traceparent=_current_traceparent(),
+            payload=payload_to_store(payload),
         )
-        created = await self._runs.insert(run, dedupe_key=f"event:{letter.id}")
-        logger.bind(job=run.job, event_id=letter.id, pubsub=pubsub, recorded=created).warning(
-            "dead letter received"
-        )
+        created = await self._runs.insert(run, dedupe_key=f"event:{trigger.event_id}")
+        return run, created
 
     def _validated(self, worker: Worker, payload: Any) -> Any:
         if worker.payload_model is None:
