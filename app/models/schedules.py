@@ -1,11 +1,14 @@
 """A schedule created at run time through the Dapr Jobs API."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
 
 from app.workers.schedule import Schedule
+
+# The scheduler's clock may run a little behind this instance's (another host, in Kubernetes).
+_CLOCK_SKEW = timedelta(milliseconds=100)
 
 
 class JobSchedule(BaseModel):
@@ -15,6 +18,9 @@ class JobSchedule(BaseModel):
     due_time: datetime | None
     payload: Any
     created_at: datetime
+    # Taken just before the sidecar was asked to (re)create the job: its `@every` periods count
+    # from a moment a little after this. None on schedules stored before it was kept.
+    anchored_at: datetime | None = None
 
     def occurrence_of(self, fired_at: datetime) -> datetime:
         """The occurrence a firing belongs to: the due time of a one-off schedule, else the
@@ -24,4 +30,5 @@ class JobSchedule(BaseModel):
             return self.due_time.astimezone(UTC)
         if self.cron is None:
             return fired_at.astimezone(UTC).replace(microsecond=0)
-        return Schedule.parse(self.cron).tick_of(fired_at)
+        anchor = self.due_time or (self.anchored_at - _CLOCK_SKEW if self.anchored_at else None)
+        return Schedule.parse(self.cron).tick_of(fired_at, anchor=anchor)

@@ -24,13 +24,20 @@ class ScheduleRepository:
         cron: str | None,
         due_time: datetime | None,
         payload: Any,
-        now: datetime,
+        asked_at: datetime,
     ) -> JobSchedule:
+        """`asked_at`: when the sidecar was asked to create the job (its periods' anchor)."""
         await self._schedules.update_one(
             {"_id": name},
             {
-                "$set": {"job": job, "cron": cron, "due_time": due_time, "payload": payload},
-                "$setOnInsert": {"created_at": now},
+                "$set": {
+                    "job": job,
+                    "cron": cron,
+                    "due_time": due_time,
+                    "payload": payload,
+                    "anchored_at": asked_at,
+                },
+                "$setOnInsert": {"created_at": asked_at},
             },
             upsert=True,
         )

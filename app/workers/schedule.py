@@ -51,13 +51,18 @@ class Schedule:
             )
         return cls(expression)
 
-    def tick_of(self, fired_at: datetime) -> datetime:
-        """The scheduled time this firing belongs to: the latest grid point at or before it."""
+    def tick_of(self, fired_at: datetime, *, anchor: datetime | None = None) -> datetime:
+        """The scheduled time this firing belongs to: the latest grid point at or before it.
+
+        An `@every` grid starts at `anchor` when given (the Jobs API's scheduler counts periods
+        from when it took the job), else at the epoch (cron bindings: every instance's sidecar
+        has its own start, and only the epoch's grid is common to them all)."""
         fired_at = fired_at.astimezone(UTC)
         if self.expression.startswith("@every"):
             period = _every_seconds(self.expression)
-            epoch_seconds = fired_at.timestamp()
-            return datetime.fromtimestamp(epoch_seconds - epoch_seconds % period, UTC)
+            origin = anchor.timestamp() if anchor is not None else 0.0
+            since_origin = fired_at.timestamp() - origin
+            return datetime.fromtimestamp(origin + since_origin - since_origin % period, UTC)
         six = len(self.expression.split()) == 6
         probe = fired_at + timedelta(microseconds=1)
         tick: datetime = croniter(self.expression, probe, second_at_beginning=six).get_prev(

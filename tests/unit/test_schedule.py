@@ -57,3 +57,30 @@ def test_a_jobs_api_firing_maps_onto_its_schedules_grid() -> None:
     assert every_minute.occurrence_of(fired) == datetime(2026, 11, 29, 12, 7, tzinfo=UTC)
     assert every_minute.occurrence_of(redelivered) == every_minute.occurrence_of(fired)
     assert one_off.occurrence_of(redelivered) == created
+
+
+def test_an_every_schedules_firings_keep_their_own_occurrences_when_late() -> None:
+    # The Jobs API's scheduler fires `@every` at its start plus whole periods, not on the epoch's
+    # grid: created at .95 of a second, one firing 60 ms late and the next 30 ms late fall on
+    # either side of a whole second. Each is still its own occurrence.
+    asked = datetime(2026, 11, 29, 12, 0, 0, 950_000, tzinfo=UTC)
+    every_second = JobSchedule(
+        name="e",
+        job="j",
+        cron="@every 1s",
+        due_time=None,
+        payload=None,
+        created_at=asked,
+        anchored_at=asked,
+    )
+    started = asked + timedelta(milliseconds=4)  # the scheduler's clock when it took the job
+    firings = [started + timedelta(seconds=k) for k in range(1, 6)]
+    late = [timedelta(milliseconds=ms) for ms in (60, 30, 800, 0, 45)]
+
+    occurrences = [
+        every_second.occurrence_of(fired + lateness)
+        for fired, lateness in zip(firings, late, strict=True)
+    ]
+
+    assert len(set(occurrences)) == len(firings)
+    assert every_second.occurrence_of(firings[1] + timedelta(milliseconds=300)) == occurrences[1]

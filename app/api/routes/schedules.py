@@ -30,6 +30,7 @@ async def list_schedules(state: State) -> list[JobSchedule]:
 async def put_schedule(name: ScheduleName, body: ScheduleIn, state: State) -> JobSchedule:
     """Creates or replaces a schedule: the sidecar's scheduler fires the job by it."""
     worker = state.dispatcher.worker(body.job)
+    asked_at = utc_now()
     await state.sidecar.schedule_job(
         name,
         schedule=body.cron,
@@ -42,7 +43,7 @@ async def put_schedule(name: ScheduleName, body: ScheduleIn, state: State) -> Jo
         cron=body.cron,
         due_time=body.due_time,
         payload=body.payload,
-        now=utc_now(),
+        asked_at=asked_at,
     )
 
 
