@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 from pymongo import AsyncMongoClient
 
+from bench.workers import TOPIC, bench_item_event
 from tests.e2e.deployment import RunningWorker
-from tests.e2e.faults import work_item_event
 from tests.support import eventually
 
 
@@ -35,8 +35,8 @@ async def publish_to_applied_ms(
             calls.append(
                 asyncio.create_task(
                     http.post(
-                        f"{deployment.sidecar_url}/v1.0/publish/pubsub/work-items",
-                        json=work_item_event(item_id),
+                        f"{deployment.sidecar_url}/v1.0/publish/pubsub/{TOPIC}",
+                        json=bench_item_event(item_id),
                         headers={"content-type": "application/cloudevents+json"},
                     )
                 )
@@ -44,15 +44,15 @@ async def publish_to_applied_ms(
         responses = await asyncio.gather(*calls)
     assert all(r.status_code == 204 for r in responses), "a publish was refused"
     runs = mongo[deployment.database]["job_runs"]
-    query = {"payload.item_id": {"$regex": f"^{prefix}-"}, "status": "succeeded"}
+    query = {"trigger.event_id": {"$regex": f"^{prefix}-"}, "status": "succeeded"}
 
     async def all_finished() -> bool:
         return await runs.count_documents(query) >= len(sent)
 
     await eventually(all_finished, within=600, interval=0.5, what="every latency probe applied")
     latencies = [
-        (run["finished_at"].timestamp() - sent[run["payload"]["item_id"]]) * 1000
-        async for run in runs.find(query, {"finished_at": 1, "payload.item_id": 1})
+        (run["finished_at"].timestamp() - sent[run["trigger"]["event_id"]]) * 1000
+        async for run in runs.find(query, {"finished_at": 1, "trigger.event_id": 1})
     ]
     centiles = statistics.quantiles(latencies, n=100)
     return {"p50": round(centiles[49], 1), "p99": round(centiles[98], 1)}

@@ -5,11 +5,11 @@ Dramatiq's and Taskiq's ordinary workers doing the same work, side by side in on
 
 Ours: each configuration is a fresh deployment (the run file of stack/scale.py, app id
 `worker-bench`, a database of its own, the engine's default lease and poll settings); the events
-are bulk-published to `work-items` through the sidecars, and the clock runs from the first
-publish until every item is in `work_items`. Peers: one insert per task into the same database
-server, through the same Redis. CPU per event comes from /proc for each group of processes
-(our apps, our daprds, a peer's worker, the database server) over the measured window. The
-figures are written to bench/results/<date>.json.
+are bulk-published to `bench-items` through the sidecars, and the clock runs from the first
+publish until every item is in `bench_items` (bench/workers.py: one insert per item). Peers:
+one insert per task into the same database server, through the same Redis. CPU per event comes
+from /proc for each group of processes (our apps, our daprds, a peer's worker, the database
+server) over the measured window. The figures are written to bench/results/<date>.json.
 """
 
 import argparse
@@ -27,6 +27,7 @@ import httpx
 import psutil
 from pymongo import AsyncMongoClient
 
+from bench import workers as bench_workers
 from bench.cpu import CpuMeter, database_pid, resident_mb
 from bench.database import requests_served
 from bench.latency import publish_to_applied_ms
@@ -52,9 +53,11 @@ async def measure(instances: int, events: int, tmp: Path) -> Result:
             "Serilog__MinimumLevel__Default": "Warning",
             "Worker__LeaseSeconds": "15",
             "Worker__PollIntervalSeconds": "0.5",
+            "Worker__Modules": '["tests.workers", "bench.workers"]',
         },
     )
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(MONGODB_URI, tz_aware=True)
+    bench_workers.empty_stream()
     await asyncio.to_thread(deployment.start)
     try:
         ports = range(instances)
@@ -77,13 +80,15 @@ async def measure(instances: int, events: int, tmp: Path) -> Result:
                 ]
                 sidecar = deployment.sidecar_url_of(start // BATCH % instances)
                 response = await http.post(
-                    f"{sidecar}/v1.0-alpha1/publish/bulk/pubsub/work-items", json=entries
+                    f"{sidecar}/v1.0-alpha1/publish/bulk/pubsub/{bench_workers.TOPIC}", json=entries
                 )
                 response.raise_for_status()
-        items = mongo[deployment.database]["work_items"]
+        items = mongo[deployment.database][bench_workers.COLLECTION]
 
         async def all_applied() -> bool:
-            return await items.count_documents({}) >= events
+            # The collection's count from its metadata: a count by query would load the database
+            # server with a scan every poll.
+            return await items.estimated_document_count() >= events
 
         await eventually(all_applied, within=900, interval=0.25, what="every item applied")
         elapsed = time.perf_counter() - started

@@ -8,7 +8,8 @@ from fastapi.security import HTTPBearer
 from app.api.state import AppState
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a thread hop per request.
     state: AppState = request.state.app
     return state
 
