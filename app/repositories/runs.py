@@ -28,12 +28,14 @@ INDEXES = [
         [("dedupe_key", ASCENDING)], name="one_run_per_occurrence", unique=True, sparse=True
     ),
     IndexModel([("status", ASCENDING), ("next_attempt_at", ASCENDING)], name="due_runs"),
-    IndexModel([("status", ASCENDING), ("lease_until", ASCENDING)], name="expired_leases"),
     IndexModel([("job", ASCENDING), ("_id", DESCENDING)], name="job_newest_first"),
     IndexModel([("status", ASCENDING), ("_id", DESCENDING)], name="status_newest_first"),
     IndexModel([("finished_at", ASCENDING)], name="finished_at"),
-    IndexModel([("sequence_key", ASCENDING), ("status", ASCENDING)], name="key_sequences"),
 ]
+# Every index costs each write of every run. These served queries that a status-led index
+# serves as well: running runs (expired leases, key sequences' orphans) number no more than
+# the instances' in-flight runs, and waiting runs of key sequences are found among waiting runs.
+OBSOLETE_INDEXES = {"expired_leases", "key_sequences"}
 
 
 class RunRepository:
@@ -43,6 +45,9 @@ class RunRepository:
         self._group = GroupCommit(self._runs)
 
     async def ensure_indexes(self) -> None:
+        existing = {index["name"] async for index in await self._runs.list_indexes()}
+        for name in existing & OBSOLETE_INDEXES:
+            await self._runs.drop_index(name)
         await self._runs.create_indexes(INDEXES)
 
     @staticmethod
