@@ -6,7 +6,8 @@ its per-request cost once per batch instead of once per write, and no write wait
 
 Each writer gets its own outcome, as from its single write: a duplicate key or a refused
 document fails that writer only; a failure of the whole request (the database is away) fails
-every writer in it.
+every writer in it. A batch that gets no answer within `timeout_seconds` fails too: the writes
+behind it must not wait on it for ever (a frozen server keeps a connection open and silent).
 """
 
 import asyncio
@@ -14,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+import pymongo
 from bson import ObjectId
 from pymongo import InsertOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
@@ -51,10 +53,15 @@ class _Batcher(Generic[Write, Outcome]):
     """Sends queued writes in batches, one batch on its way at a time."""
 
     def __init__(
-        self, send: Callable[[list[_Queued[Write, Outcome]]], Awaitable[None]], max_batch: int
+        self,
+        send: Callable[[list[_Queued[Write, Outcome]]], Awaitable[None]],
+        *,
+        max_batch: int,
+        timeout_seconds: float,
     ) -> None:
         self._send = send
         self._max_batch = max_batch
+        self._timeout_seconds = timeout_seconds
         self._queue: list[_Queued[Write, Outcome]] = []
         self._sender: asyncio.Task[None] | None = None
 
@@ -72,7 +79,8 @@ class _Batcher(Generic[Write, Outcome]):
                 batch = self._queue[: self._max_batch]
                 del self._queue[: self._max_batch]
                 try:
-                    await self._send(batch)
+                    with pymongo.timeout(self._timeout_seconds):
+                        await self._send(batch)
                 except Exception as exc:  # the whole request failed: so did every write in it
                     for queued in batch:
                         _fail(queued.outcome, exc)
@@ -85,10 +93,20 @@ class _Batcher(Generic[Write, Outcome]):
 class GroupCommit:
     """`insert_one` and `update_one` on one collection, group-committed."""
 
-    def __init__(self, collection: AsyncCollection[Document], *, max_batch: int = 500) -> None:
+    def __init__(
+        self,
+        collection: AsyncCollection[Document],
+        *,
+        max_batch: int = 500,
+        timeout_seconds: float = 10.0,
+    ) -> None:
         self._collection = collection
-        self._inserts: _Batcher[Document, None] = _Batcher(self._insert_batch, max_batch)
-        self._updates: _Batcher[_Update, bool] = _Batcher(self._update_batch, max_batch)
+        self._inserts: _Batcher[Document, None] = _Batcher(
+            self._insert_batch, max_batch=max_batch, timeout_seconds=timeout_seconds
+        )
+        self._updates: _Batcher[_Update, bool] = _Batcher(
+            self._update_batch, max_batch=max_batch, timeout_seconds=timeout_seconds
+        )
 
     async def insert_one(self, document: Document) -> None:
         """Inserts `document` (which must carry its `_id`); raises DuplicateKeyError as

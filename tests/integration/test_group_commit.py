@@ -2,8 +2,13 @@
 requests, and each writer still gets its own outcome."""
 
 import asyncio
+import signal
+import socket
+import subprocess
+import sys
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from pymongo import AsyncMongoClient
@@ -18,7 +23,7 @@ from pymongo.monitoring import (
 
 from app.db.group_commit import GroupCommit
 from app.db.mongo import Document
-from tests.support import MONGODB_URI, unique_database
+from tests.support import MONGODB_URI, eventually, unique_database
 
 WRITERS = 60
 
@@ -117,7 +122,7 @@ async def test_when_the_database_is_away_every_writer_in_the_batch_gets_the_erro
     away: AsyncMongoClient[Document] = AsyncMongoClient(
         "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=300"
     )
-    writes = GroupCommit(away["nowhere"]["items"])
+    writes = GroupCommit(away["nowhere"]["items"], timeout_seconds=0.5)
     try:
         outcomes = await asyncio.gather(
             *(writes.insert_one({"_id": n}) for n in range(10)),
@@ -127,3 +132,68 @@ async def test_when_the_database_is_away_every_writer_in_the_batch_gets_the_erro
     finally:
         await away.close()
     assert all(isinstance(outcome, PyMongoError) for outcome in outcomes), outcomes
+
+
+@pytest.fixture
+def frozen_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A database server of its own (a real SecantusDB process), to be frozen with SIGSTOP."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("secantusd-py")),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--storage-path",
+            str(tmp_path / "data"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield f"mongodb://127.0.0.1:{port}/?directConnection=true&retryWrites=false", server
+    finally:
+        server.send_signal(signal.SIGCONT)
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
+
+
+async def test_a_batch_the_server_never_answers_fails_its_writers_and_does_not_block_the_next(
+    frozen_server: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    uri, server = frozen_server
+    client: AsyncMongoClient[Document] = AsyncMongoClient(uri, serverSelectionTimeoutMS=20_000)
+    try:
+        items = client["frozen"]["items"]
+        writes = GroupCommit(items, timeout_seconds=1.5)
+        await writes.insert_one({"_id": "before"})  # connected, then frozen mid-conversation
+        server.send_signal(signal.SIGSTOP)
+
+        first = [asyncio.create_task(writes.insert_one({"_id": f"a-{n}"})) for n in range(5)]
+        await asyncio.sleep(0)  # the first batch is on its way; these wait behind it
+        second = [asyncio.create_task(writes.insert_one({"_id": f"b-{n}"})) for n in range(5)]
+        outcomes = await asyncio.wait_for(
+            asyncio.gather(*first, *second, return_exceptions=True), timeout=20
+        )
+        assert all(isinstance(outcome, PyMongoError) for outcome in outcomes), outcomes
+
+        server.send_signal(signal.SIGCONT)
+
+        async def write_goes_through() -> bool:
+            try:
+                await writes.insert_one({"_id": "after"})
+            except PyMongoError:
+                return False
+            return True
+
+        await eventually(write_goes_through, within=30, what="a write after the thaw")
+        assert await items.find_one({"_id": "after"}) is not None
+    finally:
+        await client.close()
