@@ -13,7 +13,7 @@ UV := $(shell command -v uv || echo python3 -m uv)
 MONGODB_URI ?= mongodb://127.0.0.1:27017/?retryWrites=false
 export MONGODB_URI
 
-.PHONY: help deps up down run run-scaled test lint unit integration e2e bench
+.PHONY: help deps up down run run-scaled test lint unit integration e2e bench bench-profile
 
 help:
 	@echo "make run   - start the stack, then the worker with its sidecar (dapr run -f dapr.yaml)"
@@ -55,6 +55,9 @@ e2e: up
 
 bench: up
 	$(UV) run --frozen python -m bench.queue_throughput
+
+bench-profile: up
+	$(UV) run --frozen python -m bench.queue_throughput --events 4000 --profile 10
 
 test: up lint
 	$(UV) run --frozen pytest tests

@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +28,13 @@ import psutil
 from pymongo import AsyncMongoClient
 
 from bench import workers as bench_workers
+from bench.chart import draw
 from bench.cpu import CpuMeter, database_pid, resident_mb
+from bench.cron_latency import tick_to_start_ms
 from bench.database import requests_served
 from bench.latency import publish_to_applied_ms
 from bench.peers.run import measure_peer
+from bench.profile import Profile, sample
 from bench.result import Result
 from tests.e2e.deployment import Ports, _pids_listening, prepare_worker
 from tests.support import MONGODB_URI, eventually, unique_database
@@ -42,13 +45,16 @@ RESULTS = Path(__file__).parent / "results"
 OFFERED_RATE = 200.0
 
 
-async def measure(instances: int, events: int, tmp: Path) -> Result:
+async def measure(
+    instances: int, events: int, tmp: Path, *, profile_seconds: float = 0
+) -> tuple[Result, list[Profile]]:
     deployment = prepare_worker(
         tmp,
         app_id=f"worker-bench-{instances}",
         ports=PORTS,
         database=unique_database("aevatar_bench"),
         instances=instances,
+        resources=[Path(__file__).parent / "components"],
         env={
             "Serilog__MinimumLevel__Default": "Warning",
             "Worker__LeaseSeconds": "15",
@@ -71,6 +77,16 @@ async def measure(instances: int, events: int, tmp: Path) -> Result:
         ids = [f"b-{i:06d}" for i in range(events)]
         requests_before = await requests_served(mongo)
         meter.start()
+        profiling = asyncio.create_task(
+            sample(
+                {"worker app": meter.groups["app"][0], "database server": database_pid()},
+                profile_seconds,
+                tmp,
+            )
+            if profile_seconds
+            else _nothing()
+        )
+        began = datetime.now(UTC)
         started = time.perf_counter()
         async with httpx.AsyncClient(timeout=30) as http:
             for start in range(0, events, BATCH):
@@ -94,20 +110,23 @@ async def measure(instances: int, events: int, tmp: Path) -> Result:
         elapsed = time.perf_counter() - started
         meter.stop()
         requests = await requests_served(mongo) - requests_before
+        cron = await tick_to_start_ms(mongo[deployment.database], since=began)
         latency = (
             await publish_to_applied_ms(deployment, mongo, rate=OFFERED_RATE, seconds=10)
             if instances == 1
             else {}
         )
         name = f"aevatar-worker, {instances} instance{'s' if instances > 1 else ''}"
-        return Result(
+        result = Result(
             name,
             events / elapsed,
             meter.ms_per_event(events),
             round(requests / events, 2),
             latency_ms=latency,
+            cron_ms=cron,
             rss_mb=max(resident_mb(pid) for pid in meter.groups["app"]),
         )
+        return result, await profiling
     finally:
         await asyncio.to_thread(deployment.stop)
         await mongo.drop_database(deployment.database)
@@ -117,10 +136,20 @@ async def measure(instances: int, events: int, tmp: Path) -> Result:
 async def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument(
+        "--profile",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="sample the worker app and the database server with py-spy for SECONDS while one "
+        "instance runs (use enough --events to last that long)",
+    )
     args = parser.parse_args(argv)
     uptime = time.time() - psutil.Process(database_pid()).create_time()
     with tempfile.TemporaryDirectory() as tmp:
-        ours = [await measure(n, args.events, Path(tmp)) for n in (1, 3)]
+        one, profiles = await measure(1, args.events, Path(tmp), profile_seconds=args.profile)
+        three, _ = await measure(3, args.events, Path(tmp))
+    ours = [one, three]
     peers = [await measure_peer(name, args.events) for name in ("dramatiq", "taskiq")]
     best = max(peers, key=lambda peer: peer.events_per_second)
     lines = [
@@ -135,20 +164,39 @@ async def main(argv: list[str]) -> None:
         lines.append(
             f"{result.name:32} {result.events_per_second:8.1f} {ratio:11.2f} {trips:8.2f}  {cpu}"
         )
-    one = ours[0]
     lines.append(
         f"publish-to-applied at {OFFERED_RATE:g} events/s offered (open loop, 1 instance): "
         f"p50 {one.latency_ms['p50']} ms, p99 {one.latency_ms['p99']} ms; "
         f"worker RSS at the end: {one.rss_mb} MB (1 instance), {ours[1].rss_mb} MB (of 3)"
     )
+    for result in ours:
+        lines.append(f"cron tick to run start under that load, {result.name}: {_cron_line(result)}")
     sys.stdout.write("\n".join(lines) + "\n")
     RESULTS.mkdir(exist_ok=True)
+    if profiles:
+        text = "\n".join(line for profile in profiles for line in profile.lines()) + "\n"
+        sys.stdout.write(text)
+        (RESULTS / f"{date.today().isoformat()}-profile.txt").write_text(text)
     report = {
         "events": args.events,
         "database_uptime_seconds": round(uptime),
         "results": [asdict(r) for r in [*ours, *peers]],
     }
     (RESULTS / f"{date.today().isoformat()}.json").write_text(json.dumps(report, indent=2))
+    chart = RESULTS / f"{date.today().isoformat()}.png"
+    draw([*ours, *peers], f"{args.events} work items, one insert each ({date.today()})", chart)
+    sys.stdout.write(f"written: {chart}\n")
+
+
+async def _nothing() -> list[Profile]:
+    return []
+
+
+def _cron_line(result: Result) -> str:
+    cron = result.cron_ms
+    if "p50" not in cron:
+        return f"{cron.get('runs', 0)} runs, too few to tell"
+    return f"p50 {cron['p50']} ms, max {cron['max']} ms over {cron['runs']} ticks"
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from app.workers.registry import registry
 
 TOPIC = "bench-items"
 COLLECTION = "bench_items"
+TICK_JOB = "bench_tick"
 
 
 class BenchItem(BaseModel):
@@ -49,3 +50,10 @@ async def insert_bench_item(item: BenchItem, ctx: JobContext) -> dict[str, Any]:
     except DuplicateKeyError:
         return {"inserted": False}
     return {"inserted": True}
+
+
+@registry.scheduled(cron="* * * * * *", binding="bench-tick-cron", name=TICK_JOB, max_attempts=1)
+async def bench_tick(ctx: JobContext) -> dict[str, Any]:
+    """Fired on each whole second while the benchmark runs: its runs give tick-to-start
+    latency under the benchmark's load."""
+    return {"instance": ctx.instance}
