@@ -29,6 +29,7 @@ from pymongo import AsyncMongoClient
 
 from bench import workers as bench_workers
 from bench.chart import draw
+from bench.completion import all_stored
 from bench.cpu import CpuMeter, database_pid, resident_mb
 from bench.cron_latency import tick_to_start_ms
 from bench.database import requests_served
@@ -37,7 +38,7 @@ from bench.peers.run import measure_peer
 from bench.profile import Profile, sample
 from bench.result import Result
 from tests.e2e.deployment import Ports, _pids_listening, prepare_worker
-from tests.support import MONGODB_URI, eventually, unique_database
+from tests.support import MONGODB_URI, unique_database
 
 PORTS = Ports(app=18500, http=13900, grpc=15501, metrics=19600)
 BATCH = 250
@@ -100,13 +101,7 @@ async def measure(
                 )
                 response.raise_for_status()
         items = mongo[deployment.database][bench_workers.COLLECTION]
-
-        async def all_applied() -> bool:
-            # The collection's count from its metadata: a count by query would load the database
-            # server with a scan every poll.
-            return await items.estimated_document_count() >= events
-
-        await eventually(all_applied, within=900, interval=0.25, what="every item applied")
+        await all_stored(items, last_id=ids[-1], expected=events)
         elapsed = time.perf_counter() - started
         meter.stop()
         requests = await requests_served(mongo) - requests_before

@@ -11,6 +11,7 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
+from bench.completion import all_stored
 from bench.cpu import CpuMeter, database_pid
 from bench.database import requests_served
 from bench.peers.dramatiq_app import insert_item as dramatiq_insert
@@ -45,11 +46,7 @@ async def measure_peer(name: str, events: int) -> Result:
         started = time.perf_counter()
         await _enqueue(name, ids)
 
-        async def all_applied() -> bool:
-            # From the collection's metadata, as for ours: the items and the warm-up task's.
-            return await items.estimated_document_count() >= events + 1
-
-        await eventually(all_applied, within=900, interval=0.25, what=f"{name}: every item")
+        await all_stored(items, last_id=ids[-1], expected=events + 1)  # and the warm-up
         elapsed = time.perf_counter() - started
         meter.stop()
         requests = await requests_served(mongo) - requests_before
