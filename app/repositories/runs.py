@@ -14,7 +14,6 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from app.db.group_commit import GroupCommit
 from app.db.mongo import Database, Document
 from app.models.runs import Attempt, JobRun, Progress, Refusal, RunError, RunStatus
 
@@ -41,8 +40,6 @@ OBSOLETE_INDEXES = {"expired_leases", "key_sequences"}
 class RunRepository:
     def __init__(self, db: Database) -> None:
         self._runs = db[COLLECTION]
-        # The writes every run makes (its insert, the end of each attempt), group-committed.
-        self._group = GroupCommit(self._runs)
 
     async def ensure_indexes(self) -> None:
         existing = {index["name"] async for index in await self._runs.list_indexes()}
@@ -66,7 +63,7 @@ class RunRepository:
         if lease_until is not None:
             document["lease_until"] = lease_until
         try:
-            await self._group.insert_one(document)
+            await self._runs.insert_one(document)
         except DuplicateKeyError:
             return False
         return True
@@ -274,7 +271,7 @@ class RunRepository:
         next_attempt_at: datetime | None = None,
     ) -> bool:
         """Records the end of an attempt; False when this instance no longer owns the run."""
-        return await self._group.update_one(
+        outcome = await self._runs.update_one(
             _owned(run_id, instance),
             {
                 "$set": {
@@ -289,6 +286,7 @@ class RunRepository:
                 "$push": {"attempts": attempt.model_dump()},
             },
         )
+        return outcome.modified_count == 1
 
     async def release(self, *, run_id: str, instance: str, now: datetime) -> bool:
         """Hands a running run back to the queue (graceful shutdown): any instance takes it."""
