@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 from pymongo import AsyncMongoClient
 
-from bench.workers import TOPIC, bench_item_event
+from bench.workers import TOPIC
 from tests.e2e.deployment import RunningWorker
-from tests.support import eventually
+from tests.support import eventually, item_event
 
 
 async def publish_to_applied_ms(
@@ -36,7 +36,7 @@ async def publish_to_applied_ms(
                 asyncio.create_task(
                     http.post(
                         f"{deployment.sidecar_url}/v1.0/publish/pubsub/{TOPIC}",
-                        json=bench_item_event(item_id),
+                        json=item_event(item_id, source="bench"),
                         headers={"content-type": "application/cloudevents+json"},
                     )
                 )

@@ -37,7 +37,7 @@ from bench.latency import publish_to_applied_ms
 from bench.peers.run import measure_peer
 from bench.profile import Profile, sample
 from bench.result import Result
-from tests.e2e.deployment import Ports, _pids_listening, prepare_worker
+from tests.e2e.deployment import Ports, _pids_listening, empty_streams, prepare_worker
 from tests.support import MONGODB_URI, unique_database
 
 PORTS = Ports(app=18500, http=13900, grpc=15501, metrics=19600)
@@ -64,7 +64,7 @@ async def measure(
         },
     )
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(MONGODB_URI, tz_aware=True)
-    bench_workers.empty_stream()
+    empty_streams([bench_workers.TOPIC])
     await asyncio.to_thread(deployment.start)
     try:
         ports = range(instances)

@@ -74,3 +74,15 @@ async def run_reaching(
         return run if run["status"] in statuses else None
 
     return await eventually(probe, within=within, what=f"run {run_id} to be {sorted(statuses)}")
+
+
+def item_event(item_id: str, *, source: str) -> dict[str, Any]:
+    """An item as a CloudEvent whose id is the item's: its effects are counted per id."""
+    return {
+        "specversion": "1.0",
+        "id": item_id,
+        "source": source,
+        "type": "item",
+        "datacontenttype": "application/json",
+        "data": {"item_id": item_id},
+    }

@@ -291,10 +291,12 @@ TEST_TOPICS = [
 ]
 
 
-def empty_streams() -> None:
+def empty_streams(topics: list[str] | None = None) -> None:
+    """Deletes the topics' Redis streams. A new consumer group reads a stream from its start:
+    what an earlier run published would be delivered again."""
     port = os.environ.get("REDIS_PORT", "6379")
     subprocess.run(
-        ["redis-cli", "-h", "127.0.0.1", "-p", port, "DEL", *TEST_TOPICS],
+        ["redis-cli", "-h", "127.0.0.1", "-p", port, "DEL", *(topics or TEST_TOPICS)],
         check=True,
         capture_output=True,
     )

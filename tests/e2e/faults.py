@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from tests.e2e.deployment import ROOT, RunningWorker, _pids_listening
-from tests.support import eventually_sync
+from tests.support import eventually_sync, item_event
 
 STATE_DIR = Path(os.environ.get("STATE_DIR", ROOT / ".state"))
 
@@ -120,15 +120,7 @@ def _answers(port: int) -> bool:
 
 
 def work_item_event(item_id: str) -> dict[str, Any]:
-    """A work item as a CloudEvent whose id is the item's: its effects are counted per id."""
-    return {
-        "specversion": "1.0",
-        "id": item_id,
-        "source": "fault-suite",
-        "type": "work.item",
-        "datacontenttype": "application/json",
-        "data": {"item_id": item_id},
-    }
+    return item_event(item_id, source="fault-suite")
 
 
 @dataclass
