@@ -7,8 +7,9 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, Field
-from pymongo import ReturnDocument
+from pymongo import ReplaceOne, ReturnDocument
 
+from app.dispatch.batches import BatchContext
 from app.workers.context import JobContext
 from app.workers.errors import GiveUp, RetryLater
 from app.workers.registry import registry
@@ -188,3 +189,38 @@ async def hanging_job(plan: FailurePlan, ctx: JobContext) -> dict[str, Any]:
     await _attempt_number(ctx, plan.key)
     await asyncio.Event().wait()
     return {"key": plan.key}
+
+
+BATCH_TOPIC = "batched-items"
+batch_calls: list[int] = []  # the number of items in each call, in order
+
+
+class BatchedItem(BaseModel):
+    item_id: str
+    fail_attempts: int = 0  # its first attempts fail (and with them, their whole batch)
+    hang_attempts: int = 0  # its first attempts hang (the call times out)
+
+
+@registry.batch_handler(
+    topic=BATCH_TOPIC,
+    payload=BatchedItem,
+    max_batch=8,
+    name="batched_items",
+    retry_base_seconds=0.05,
+    timeout_seconds=1.5,
+)
+async def batched_items(items: list[BatchedItem], ctx: BatchContext) -> list[dict[str, Any]]:
+    """Stores its items with one bulk call."""
+    batch_calls.append(len(items))
+    attempts = [context.attempt for context in ctx.contexts]
+    if any(attempt <= item.hang_attempts for item, attempt in zip(items, attempts, strict=True)):
+        await asyncio.Event().wait()
+    if any(attempt <= item.fail_attempts for item, attempt in zip(items, attempts, strict=True)):
+        raise RuntimeError("an item of this batch asked to fail")
+    await ctx.db["batched_items"].bulk_write(
+        [
+            ReplaceOne({"_id": item.item_id}, {"run_id": run_id}, upsert=True)
+            for item, run_id in zip(items, ctx.run_ids, strict=True)
+        ]
+    )
+    return [{"item_id": item.item_id} for item in items]

@@ -25,6 +25,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from app.actors.client import ActorClient
 from app.core.clock import utc_now
+from app.dispatch.batches import BatchCalls
 from app.dispatch.context_factory import ContextFactory
 from app.dispatch.flight import Flight, StopReason
 from app.dispatch.lease import RunLeaseKeeper
@@ -33,6 +34,7 @@ from app.dispatch.settings import EngineSettings
 from app.dispatch.storable import ResultNotStorable, result_to_store
 from app.models.runs import Attempt, JobRun, RunError, RunStatus
 from app.repositories.runs import RunRepository
+from app.workers.context import JobContext
 from app.workers.errors import GiveUp, LeaseLost, RetryLater, RunCancelled
 from app.workers.registry import Registry, Worker
 
@@ -74,6 +76,7 @@ class RunExecutor:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._flights: dict[str, Flight] = {}
         self._limits = {w.name: asyncio.Semaphore(w.concurrency) for w in registry if w.concurrency}
+        self._batches = BatchCalls()
 
     @property
     def has_capacity(self) -> bool:
@@ -160,7 +163,9 @@ class RunExecutor:
             attributes={"job": worker.name, "run.id": run.id, "run.attempt": run.attempt},
         ) as span:
             flight.start_clock()
-            handler = asyncio.create_task(_invoke(worker, run, context), name=f"handler-{run.id}")
+            handler = asyncio.create_task(
+                self._invoke(worker, run, context), name=f"handler-{run.id}"
+            )
             timed_out = await _wait_for_handler(handler, flight)
             if flight.reason is not None or timed_out:
                 handler.cancel()
@@ -173,6 +178,14 @@ class RunExecutor:
             if outcome.error is not None and outcome.status is not RunStatus.CANCELLED:
                 span.set_status(Status(StatusCode.ERROR, outcome.error.message))
             await self._record(run, outcome, started_at, clock, log)
+
+    async def _invoke(self, worker: Worker, run: JobRun, context: JobContext) -> Any:
+        if worker.payload_model is None:
+            return await worker.handler(context)
+        payload = worker.payload_model.model_validate({} if run.payload is None else run.payload)
+        if worker.batch_size is not None:
+            return await self._batches.handle(worker, payload, context)
+        return await worker.handler(payload, context)
 
     def _outcome_of(
         self,
@@ -329,13 +342,6 @@ def _stopped_outcome(run: JobRun, reason: StopReason) -> Outcome | None:
         "lease lost: another instance has taken this run over; nothing written here"
     )
     return None
-
-
-async def _invoke(worker: Worker, run: JobRun, context: Any) -> Any:
-    if worker.payload_model is None:
-        return await worker.handler(context)
-    payload = worker.payload_model.model_validate({} if run.payload is None else run.payload)
-    return await worker.handler(payload, context)
 
 
 async def _take_slot(slot: asyncio.Semaphore, flight: Flight) -> bool:

@@ -6,9 +6,9 @@ mistake stops the app at start-up with a message that says what to fix, not at 3
 """
 
 import inspect
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypedDict, Unpack
+from typing import Any, TypedDict, Unpack, cast
 
 from pydantic import BaseModel
 
@@ -17,6 +17,7 @@ from app.models.runs import WorkerKind
 from app.workers.schedule import InvalidSchedule, Schedule
 
 Handler = Callable[..., Awaitable[dict[str, Any] | None]]
+BatchHandler = Callable[..., Awaitable[Sequence[Any] | None]]
 
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_TIMEOUT_SECONDS = 300.0
@@ -49,6 +50,7 @@ class Worker:
     concurrency: int | None = None
     chunk_size: int | None = None
     ordered_by: str | None = None
+    batch_size: int | None = None  # a batch handler: at most this many items per call
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     description: str = ""
 
@@ -108,6 +110,8 @@ class Registry:
                 f"{where}: binding {worker.binding!r} needs `cron=` too: every instance's binding "
                 "fires, and only the schedule's tick makes those firings one run"
             )
+        if worker.batch_size is not None and worker.batch_size < 1:
+            raise RegistrationError(f"{where}: max_batch must be at least 1")
         if worker.chunk_size is not None and worker.chunk_size < 1:
             raise RegistrationError(f"{where}: chunk_size must be at least 1")
         if worker.ordered_by is not None and (
@@ -182,6 +186,32 @@ class Registry:
             payload_model=payload,
             **common,
         )
+
+    def batch_handler(
+        self,
+        *,
+        topic: str,
+        payload: type[BaseModel],
+        max_batch: int = 100,
+        pubsub: str = "pubsub",
+        **common: Unpack[CommonOptions],
+    ) -> Callable[[BatchHandler], BatchHandler]:
+        """A handler of the CloudEvents on `topic` that takes them in batches: it is called
+        with a list of validated payloads (the events that arrive while its previous call runs,
+        up to `max_batch`) and a `BatchContext`, and returns None or one result per item. Each
+        event is still a run of its own, retried and dead-lettered on its own; a call that
+        raises fails every run of its batch. For high-volume topics whose items can be written
+        with one bulk call."""
+        register = self._register(
+            kind="event",
+            topic=topic,
+            pubsub=pubsub,
+            payload_model=payload,
+            batch_size=max_batch,
+            **common,
+        )
+        # The executor calls a batch worker's handler through app.dispatch.batches, with lists.
+        return cast(Callable[[BatchHandler], BatchHandler], register)
 
     def queue_processor(
         self,

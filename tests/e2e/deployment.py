@@ -24,7 +24,7 @@ from app.dapr.dead_letters import DEAD_LETTER_TOPIC
 from app.db.mongo import Database
 from stack.scale import scaled_run_file
 from tests.support import MONGODB_URI, eventually_sync, uri_with_database
-from tests.workers import FLAKY_TOPIC, ORDERED_TOPIC, SLOW_QUEUE_TOPIC
+from tests.workers import BATCH_TOPIC, FLAKY_TOPIC, ORDERED_TOPIC, SLOW_QUEUE_TOPIC
 
 ROOT = Path(__file__).resolve().parents[2]
 OPERATOR_TOKEN = "e2e-operator-token"
@@ -287,6 +287,7 @@ TEST_TOPICS = [
     FLAKY_TOPIC,
     ORDERED_TOPIC,
     SLOW_QUEUE_TOPIC,
+    BATCH_TOPIC,
     DEAD_LETTER_TOPIC,
 ]
 

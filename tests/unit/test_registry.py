@@ -88,6 +88,8 @@ def test_nonsense_limits_are_refused() -> None:
         registry.queue_processor(topic="q", payload=Payload, concurrency=0)(on_item)
     with pytest.raises(RegistrationError, match="max_attempts must be at least 1"):
         registry.event_handler(topic="e", payload=Payload, max_attempts=0)(on_item)
+    with pytest.raises(RegistrationError, match="max_batch must be at least 1"):
+        registry.batch_handler(topic="b", payload=Payload, max_batch=0)(on_item)
 
 
 def test_the_app_refuses_a_binding_named_after_one_of_its_routes() -> None:
