@@ -13,7 +13,7 @@ UV := $(shell command -v uv || echo python3 -m uv)
 MONGODB_URI ?= mongodb://127.0.0.1:27017/?retryWrites=false
 export MONGODB_URI
 
-.PHONY: help deps up down run run-scaled test lint unit integration e2e bench bench-profile
+.PHONY: help deps up down browser run run-scaled test lint unit integration e2e bench bench-profile
 
 help:
 	@echo "make run   - start the stack, then the worker with its sidecar (dapr run -f dapr.yaml)"
@@ -30,6 +30,9 @@ up: deps
 
 down:
 	@stack/down.sh
+
+browser:
+	@stack/install-browser.sh
 
 run: up
 	dapr run -f dapr.yaml
@@ -50,7 +53,7 @@ unit: deps
 integration: up
 	$(UV) run --frozen pytest tests/integration
 
-e2e: up
+e2e: up browser
 	$(UV) run --frozen pytest tests/e2e
 
 bench: up
@@ -59,5 +62,5 @@ bench: up
 bench-profile: up
 	$(UV) run --frozen python -m bench.queue_throughput --events 4000 --profile 10
 
-test: up lint
+test: up browser lint
 	$(UV) run --frozen pytest tests

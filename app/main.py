@@ -13,26 +13,37 @@ from fastapi import FastAPI
 from loguru import logger
 from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.trace.export import SpanExporter
+from prometheus_client import CollectorRegistry
+from pymongo import AsyncMongoClient
 
 from app.actors.client import ActorClient
 from app.actors.hosting import configure_actor_runtime, register_actors
 from app.api.access import AccessGate
+from app.api.actions import OperatorActions
 from app.api.body_limit import BodyLimit
 from app.api.errors import install_error_handlers
-from app.api.routes import dapr, dead_letters, health, jobs, runs, schedules
+from app.api.routes import dapr, dead_letters, health, jobs, metrics, runs, schedules
 from app.api.state import AppState
 from app.core.config import Settings
 from app.core.logging import configure_logging
 from app.core.telemetry import create_telemetry, instrument
+from app.core.version import VERSION
 from app.dapr.sidecar import Sidecar
-from app.db.mongo import create_client, database_of
+from app.dashboard import mount_dashboard
+from app.db.mongo import Database, Document, create_client, database_of
 from app.dispatch.context_factory import ContextFactory
 from app.dispatch.dispatcher import Dispatcher
 from app.dispatch.executor import RunExecutor
+from app.dispatch.heartbeat import Heartbeat
 from app.dispatch.metrics import RunMetrics
 from app.dispatch.poller import RunPoller
 from app.dispatch.settings import EngineSettings
+from app.dispatch.stats import RunStats
 from app.integrations.http import ResilientHttp
+from app.repositories.audit import AuditRepository
+from app.repositories.instances import InstanceRepository
+from app.repositories.pauses import PauseRepository
+from app.repositories.run_stats import RunStatsRepository
 from app.repositories.runs import RunRepository
 from app.repositories.schedules import ScheduleRepository
 from app.workers.registry import RegistrationError, Registry
@@ -41,7 +52,9 @@ from app.workers.registry import registry as default_registry
 BUILTIN_WORKERS = "app.workers.builtin"
 
 # Paths the app serves itself: a cron binding must not be named after one of them.
-_RESERVED_BINDING_NAMES = {"api", "dapr", "events", "job", "actors", "healthz", "readyz", "docs"}
+_RESERVED_BINDING_NAMES = {
+    "api", "dapr", "events", "job", "actors", "healthz", "readyz", "docs", "metrics", "dashboard",
+}  # fmt: skip
 
 
 def create_app(
@@ -85,6 +98,9 @@ def create_app(
             db = database_of(mongo)
             run_repository = RunRepository(db)
             await run_repository.ensure_indexes()
+            run_metrics = RunMetrics(
+                telemetry.meter, registry=CollectorRegistry(), stats=RunStats()
+            )
             executor = RunExecutor(
                 registry=registry,
                 runs=run_repository,
@@ -95,7 +111,7 @@ def create_app(
                 instance=instance,
                 engine=engine,
                 tracer=telemetry.tracer,
-                metrics=RunMetrics(telemetry.meter),
+                metrics=run_metrics,
             )
             dispatcher = Dispatcher(
                 registry=registry,
@@ -114,7 +130,16 @@ def create_app(
                 jobs=[worker.name for worker in registry],
             )
             polling = asyncio.create_task(poller.run(), name="run-poller")
-            state = AppState(
+            heartbeat = _heartbeat(
+                settings=settings,
+                instance=instance,
+                registry=registry,
+                executor=executor,
+                metrics=run_metrics,
+                db=db,
+            )
+            beating = asyncio.create_task(heartbeat.run(), name="heartbeat")
+            state = _app_state(
                 settings=settings,
                 registry=registry,
                 mongo=mongo,
@@ -122,7 +147,8 @@ def create_app(
                 dispatcher=dispatcher,
                 poller=poller,
                 runs=run_repository,
-                schedules=ScheduleRepository(db),
+                metrics=run_metrics,
+                heartbeat=heartbeat,
                 instance=instance,
             )
             logger.bind(instance=instance, workers=[w.name for w in registry]).info(
@@ -134,12 +160,14 @@ def create_app(
                 poller.stop()
                 await polling
                 await executor.drain()
+                heartbeat.stop()
+                await beating
                 logger.bind(instance=instance).info("worker stopped")
 
     app = FastAPI(
         title="aevatar-worker",
         summary="Background processing for the Aevatar platform, driven by the Dapr sidecar.",
-        version="0.2.0",
+        version=VERSION,
         lifespan=lifespan,
     )
     install_error_handlers(app)
@@ -147,24 +175,97 @@ def create_app(
     app.include_router(health.router)
     configure_actor_runtime(settings)
     dapr_actor = DaprActor(app, router_tags=["dapr"])
+    _include_routes(app, settings, registry)
+    app.add_middleware(BodyLimit, max_bytes=settings.api.max_request_bytes)
+    app.add_middleware(
+        AccessGate,
+        sidecar_token=settings.dapr.app_api_token,
+        operator_token=settings.api.operator_token,
+        viewer_token=settings.api.viewer_token,
+        binding_paths=[f"/{worker.binding}" for worker in registry if worker.binding],
+    )
+    instrument(app, telemetry)
+    return app
+
+
+def _include_routes(app: FastAPI, settings: Settings, registry: Registry) -> None:
     for router in (
         dapr.router,
         jobs.router,
         runs.router,
         dead_letters.router,
         schedules.router,
+        metrics.router,
     ):
         app.include_router(router)
     app.include_router(dapr.binding_router(registry))
-    app.add_middleware(BodyLimit, max_bytes=settings.api.max_request_bytes)
-    app.add_middleware(
-        AccessGate,
-        sidecar_token=settings.dapr.app_api_token,
-        operator_token=settings.api.operator_token,
-        binding_paths=[f"/{worker.binding}" for worker in registry if worker.binding],
+    mount_dashboard(app, settings)
+
+
+def _heartbeat(
+    *,
+    settings: Settings,
+    instance: str,
+    registry: Registry,
+    executor: RunExecutor,
+    metrics: RunMetrics,
+    db: Database,
+) -> Heartbeat:
+    return Heartbeat(
+        instance=instance,
+        version=VERSION,
+        interval_seconds=settings.worker.heartbeat_seconds,
+        executor=executor,
+        metrics=metrics,
+        runs=RunRepository(db),
+        instances=InstanceRepository(db),
+        stats=RunStatsRepository(db),
+        jobs=len(registry),
     )
-    instrument(app, telemetry)
-    return app
+
+
+def _app_state(
+    *,
+    settings: Settings,
+    registry: Registry,
+    mongo: AsyncMongoClient[Document],
+    sidecar: Sidecar,
+    dispatcher: Dispatcher,
+    poller: RunPoller,
+    runs: RunRepository,
+    metrics: RunMetrics,
+    heartbeat: Heartbeat,
+    instance: str,
+) -> AppState:
+    db = database_of(mongo)
+    schedules, pauses, audit = ScheduleRepository(db), PauseRepository(db), AuditRepository(db)
+    actions = OperatorActions(
+        dispatcher=dispatcher,
+        poller=poller,
+        runs=runs,
+        schedules=schedules,
+        pauses=pauses,
+        sidecar=sidecar,
+        audit=audit,
+    )
+    return AppState(
+        settings=settings,
+        registry=registry,
+        mongo=mongo,
+        sidecar=sidecar,
+        dispatcher=dispatcher,
+        poller=poller,
+        runs=runs,
+        schedules=schedules,
+        instance=instance,
+        actions=actions,
+        pauses=pauses,
+        audit=audit,
+        instances=InstanceRepository(db),
+        run_stats=RunStatsRepository(db),
+        metrics=metrics,
+        heartbeat=heartbeat,
+    )
 
 
 def _check(registry: Registry) -> None:

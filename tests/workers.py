@@ -224,3 +224,18 @@ async def batched_items(items: list[BatchedItem], ctx: BatchContext) -> list[dic
         ]
     )
     return [{"item_id": item.item_id} for item in items]
+
+
+class ChunkPlan(BaseModel):
+    chunks: int = Field(10, ge=1, le=1000)
+    chunk_ms: int = Field(300, ge=0)
+
+
+@registry.data_processor(chunk_size=1, payload=ChunkPlan, name="chunked_job", max_attempts=1)
+async def chunked_job(plan: ChunkPlan, ctx: JobContext) -> dict[str, Any]:
+    """Works through `chunks` chunks, each taking `chunk_ms`, reporting progress after each."""
+    start = int(ctx.checkpoint or 0)
+    for done in range(start + 1, plan.chunks + 1):
+        await asyncio.sleep(plan.chunk_ms / 1000)
+        await ctx.chunk_done(checkpoint=done, done=done, total=plan.chunks)
+    return {"chunks": plan.chunks}

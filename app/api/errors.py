@@ -3,6 +3,7 @@
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
+from app.api.actions import UnknownSchedule
 from app.dapr.sidecar import SidecarError
 from app.dispatch.errors import PayloadInvalid, RunNotActionable, UnknownJob
 from app.repositories.runs import UnknownRun
@@ -15,6 +16,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(UnknownRun)
     async def unknown_run(request: Request, exc: UnknownRun) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status.HTTP_404_NOT_FOUND)
+
+    @app.exception_handler(UnknownSchedule)
+    async def unknown_schedule(request: Request, exc: UnknownSchedule) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status.HTTP_404_NOT_FOUND)
 
     @app.exception_handler(PayloadInvalid)

@@ -5,6 +5,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field, model_validator
 
+from app.models.failures import FailureGroup
 from app.models.runs import (
     Attempt,
     JobRun,
@@ -132,6 +133,27 @@ class DeadLetterOut(BaseModel):
             error=run.error,
             failed_at=run.finished_at,
         )
+
+
+class FailureGroupOut(BaseModel):
+    fingerprint: str
+    error_type: str
+    message: str = Field(description="the message with ids, numbers and quoted text taken out")
+    example: str
+    count: int
+    first_seen: datetime | None
+    last_seen: datetime | None
+    jobs: dict[str, int]
+
+    @classmethod
+    def of(cls, group: FailureGroup) -> "FailureGroupOut":
+        return cls(**{**vars(group), "jobs": dict(group.jobs)})
+
+
+class RequeuedOut(BaseModel):
+    matching: int = Field(description="dead runs that match the filter")
+    requeued: list[str] = Field(description="the new runs' ids (none in a dry run)")
+    skipped: dict[str, str] = Field(description="dead runs that could not be requeued, and why")
 
 
 class Accepted(BaseModel):

@@ -5,10 +5,17 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
+from app.api.actions import OperatorActions
 from app.core.config import Settings
 from app.dapr.sidecar import Sidecar
 from app.dispatch.dispatcher import Dispatcher
+from app.dispatch.heartbeat import Heartbeat
+from app.dispatch.metrics import RunMetrics
 from app.dispatch.poller import RunPoller
+from app.repositories.audit import AuditRepository
+from app.repositories.instances import InstanceRepository
+from app.repositories.pauses import PauseRepository
+from app.repositories.run_stats import RunStatsRepository
 from app.repositories.runs import RunRepository
 from app.repositories.schedules import ScheduleRepository
 from app.workers.registry import Registry
@@ -25,3 +32,10 @@ class AppState:
     runs: RunRepository
     schedules: ScheduleRepository
     instance: str
+    actions: OperatorActions
+    pauses: PauseRepository
+    audit: AuditRepository
+    instances: InstanceRepository
+    run_stats: RunStatsRepository
+    metrics: RunMetrics
+    heartbeat: Heartbeat

@@ -60,6 +60,8 @@ class WorkerSection(_Section):
     max_in_flight: int = Field(32, alias="MaxInFlight", ge=1)
     shutdown_grace_seconds: float = Field(10.0, alias="ShutdownGraceSeconds", ge=0)
     run_retention_days: float = Field(30.0, alias="RunRetentionDays", gt=0)
+    heartbeat_seconds: float = Field(5.0, alias="HeartbeatSeconds", gt=0)
+    """How often each instance writes its heartbeat and the run statistics it gathered."""
     modules: list[str] = Field(default_factory=list, alias="Modules")
     """Modules to import at start-up, whose decorated functions register more workers."""
 
@@ -68,6 +70,10 @@ class ApiSection(_Section):
     operator_token: str | None = Field(None, alias="OperatorToken")
     """When set, every route but the probes and the sidecar's requires
     `Authorization: Bearer <token>`."""
+    viewer_token: str | None = Field(None, alias="ViewerToken")
+    """A read-only token: GET routes of the operator API and the dashboard, no action."""
+    session_hours: float = Field(12.0, alias="SessionHours", gt=0)
+    """How long a dashboard login lasts."""
     max_request_bytes: int = Field(1_048_576, alias="MaxRequestBytes", ge=1024)
     """Larger request bodies are refused (413; a delivery from the sidecar is dropped)."""
 
@@ -118,7 +124,12 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """What no log line may carry: the tokens and the database password."""
         password = urlsplit(self.mongo_uri).password
-        values = [self.dapr.api_token, self.dapr.app_api_token, self.api.operator_token]
+        values = [
+            self.dapr.api_token,
+            self.dapr.app_api_token,
+            self.api.operator_token,
+            self.api.viewer_token,
+        ]
         return [value for value in [*values, password and unquote(password)] if value]
 
     @property

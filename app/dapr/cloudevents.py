@@ -1,5 +1,7 @@
 """The CloudEvent envelope Dapr wraps every pub/sub message in."""
 
+import re
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,3 +19,18 @@ class CloudEvent(BaseModel):
     topic: str | None = None
     pubsubname: str | None = None
     traceparent: str | None = None
+
+    def seconds_since_sent(self, now: datetime) -> float | None:
+        """From the event's `time` (set by the publishing daprd) to `now`; None without one."""
+        sent = (self.model_extra or {}).get("time")
+        if not isinstance(sent, str):
+            return None
+        # Go writes nanoseconds; Python reads at most microseconds.
+        sent = _FRACTION.sub(lambda m: m.group(0)[:7], sent.replace("Z", "+00:00"))
+        try:
+            return (now - datetime.fromisoformat(sent)).total_seconds()
+        except (ValueError, TypeError):
+            return None
+
+
+_FRACTION = re.compile(r"\.\d+")

@@ -97,6 +97,9 @@ class Dispatcher:
         run = submission.run
         if not submission.created or run is None:
             return DeliveryOutcome.SUCCESS
+        lag = event.seconds_since_sent(run.created_at)
+        if lag is not None:
+            self._executor.metrics.event_lag(topic=worker.topic or "", seconds=lag)
         if run.sequence_key is not None:
             await self._run_in_sequence(run, first_hand=True)
         elif run.status is RunStatus.RUNNING:

@@ -79,6 +79,14 @@ class RunExecutor:
         self._batches = BatchCalls()
 
     @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    @property
+    def metrics(self) -> RunMetrics:
+        return self._metrics
+
+    @property
     def has_capacity(self) -> bool:
         return len(self._tasks) < self._engine.max_in_flight
 
@@ -261,8 +269,14 @@ class RunExecutor:
         if outcome.status is RunStatus.PENDING:
             log.info("shutting down: run handed back to the queue")
             return
+        wait_ms = (started_at - run.created_at).total_seconds() * 1000 if run.attempt == 1 else None
         self._metrics.attempt_finished(
-            job=run.job, kind=run.kind, status=outcome.status, duration_ms=duration_ms
+            job=run.job,
+            kind=run.kind,
+            status=outcome.status,
+            duration_ms=duration_ms,
+            wait_ms=wait_ms,
+            at=utc_now(),
         )
         # DEBUG: a line per run would be a line per event; failures log at WARNING and above.
         log.bind(status=outcome.status.value, duration_ms=round(duration_ms, 1)).debug(

@@ -1,22 +1,83 @@
-"""The run metrics: how many runs end in each status, and how long their attempts take."""
+"""The run metrics, three ways: OpenTelemetry instruments (exported over OTLP when configured),
+Prometheus instruments (`GET /metrics`), and the dashboard's statistics (`RunStats`)."""
+
+from datetime import datetime
 
 from opentelemetry import metrics
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from app.dispatch.stats import BUCKETS_MS, RunStats
 from app.models.runs import RunStatus, WorkerKind
+
+_SECONDS_BUCKETS = [ms / 1000 for ms in BUCKETS_MS]
 
 
 class RunMetrics:
-    def __init__(self, meter: metrics.Meter) -> None:
+    def __init__(self, meter: metrics.Meter, *, registry: CollectorRegistry, stats: RunStats):
+        self.stats = stats
+        self.registry = registry
         self._finished = meter.create_counter(
             "worker.run.attempts", unit="{attempt}", description="attempts finished, by outcome"
         )
         self._duration = meter.create_histogram(
             "worker.run.duration", unit="ms", description="duration of each attempt"
         )
+        self._runs = Counter(
+            "worker_run_attempts",
+            "Attempts finished, by job, kind and outcome (succeeded, failed, dead, cancelled).",
+            ["job", "kind", "status"],
+            registry=registry,
+        )
+        self._attempt_seconds = Histogram(
+            "worker_attempt_duration_seconds",
+            "How long each attempt ran.",
+            ["job", "kind"],
+            buckets=_SECONDS_BUCKETS,
+            registry=registry,
+        )
+        self._wait_seconds = Histogram(
+            "worker_queue_wait_seconds",
+            "From a run's creation to the start of its first attempt.",
+            ["job", "kind"],
+            buckets=_SECONDS_BUCKETS,
+            registry=registry,
+        )
+        self._lag_seconds = Histogram(
+            "worker_event_lag_seconds",
+            "From a CloudEvent's `time` to its run being stored.",
+            ["topic"],
+            buckets=_SECONDS_BUCKETS,
+            registry=registry,
+        )
+        self.in_flight = Gauge(
+            "worker_runs_in_flight", "Runs this instance executes now.", registry=registry
+        )
+        self.dead_set = Gauge(
+            "worker_dead_set_size",
+            "Dead runs not requeued, as last counted by this instance's heartbeat.",
+            registry=registry,
+        )
 
     def attempt_finished(
-        self, *, job: str, kind: WorkerKind, status: RunStatus, duration_ms: float
+        self,
+        *,
+        job: str,
+        kind: WorkerKind,
+        status: RunStatus,
+        duration_ms: float,
+        wait_ms: float | None,
+        at: datetime,
     ) -> None:
         attributes = {"job": job, "kind": kind, "status": status.value}
         self._finished.add(1, attributes)
         self._duration.record(duration_ms, attributes)
+        self._runs.labels(job, kind, status.value).inc()
+        self._attempt_seconds.labels(job, kind).observe(duration_ms / 1000)
+        if wait_ms is not None:
+            self._wait_seconds.labels(job, kind).observe(max(wait_ms, 0.0) / 1000)
+        self.stats.attempt_finished(
+            job=job, kind=kind, status=status, duration_ms=duration_ms, wait_ms=wait_ms, at=at
+        )
+
+    def event_lag(self, *, topic: str, seconds: float) -> None:
+        self._lag_seconds.labels(topic).observe(max(seconds, 0.0))

@@ -21,6 +21,21 @@ class JobSchedule(BaseModel):
     # Taken just before the sidecar was asked to (re)create the job: its `@every` periods count
     # from a moment a little after this. None on schedules stored before it was kept.
     anchored_at: datetime | None = None
+    paused_at: datetime | None = None
+    """Paused: the sidecar's job is deleted, this record kept; resuming creates it anew."""
+
+    @property
+    def paused(self) -> bool:
+        return self.paused_at is not None
+
+    def next_fire_after(self, now: datetime) -> datetime | None:
+        """When it fires next (None: paused, or a one-off whose time has passed)."""
+        if self.paused:
+            return None
+        if self.cron is None:
+            return self.due_time if self.due_time and self.due_time > now else None
+        anchor = self.due_time or self.anchored_at
+        return Schedule.parse(self.cron).next_after(now, anchor=anchor)
 
     def occurrence_of(self, fired_at: datetime) -> datetime:
         """The occurrence a firing belongs to: the due time of a one-off schedule, else the

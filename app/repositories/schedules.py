@@ -36,6 +36,7 @@ class ScheduleRepository:
                     "due_time": due_time,
                     "payload": payload,
                     "anchored_at": asked_at,
+                    "paused_at": None,
                 },
                 "$setOnInsert": {"created_at": asked_at},
             },
@@ -44,6 +45,12 @@ class ScheduleRepository:
         schedule = await self.get(name)
         assert schedule is not None
         return schedule
+
+    async def set_paused(self, name: str, *, paused_at: datetime | None) -> bool:
+        outcome = await self._schedules.update_one(
+            {"_id": name}, {"$set": {"paused_at": paused_at}}
+        )
+        return outcome.matched_count == 1
 
     async def get(self, name: str) -> JobSchedule | None:
         document = await self._schedules.find_one({"_id": name})

@@ -70,6 +70,19 @@ class Schedule:
         )
         return tick.astimezone(UTC)
 
+    def next_after(self, now: datetime, *, anchor: datetime | None = None) -> datetime:
+        """The first grid point after `now` (see `tick_of` for the grid of `@every`)."""
+        now = now.astimezone(UTC)
+        if self.expression.startswith("@every"):
+            return self.tick_of(now, anchor=anchor) + timedelta(
+                seconds=_every_seconds(self.expression)
+            )
+        six = len(self.expression.split()) == 6
+        following: datetime = croniter(self.expression, now, second_at_beginning=six).get_next(
+            datetime
+        )
+        return following.astimezone(UTC)
+
 
 def _every_seconds(expression: str) -> float:
     match = _EVERY.match(expression)

@@ -33,6 +33,7 @@ class Recorded(BaseModel):
     run_id: str | None = Field(description="null when another instance claimed the occurrence")
     created: bool
     claimed_by: str | None = None
+    paused: bool = Field(False, description="the job or schedule is paused: no run was made")
 
 
 @router.get("/dapr/subscribe")
@@ -116,6 +117,9 @@ async def fire_scheduled_job(name: str, request: Request, state: State) -> Recor
         # 404: the scheduler's failure policy does not make this any better; say so in the log.
         logger.bind(schedule=name, job=job_name).error("schedule fired for no registered job")
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"schedule {name!r} names no known job")
+    if stored is not None and stored.paused:
+        logger.bind(schedule=name).info("paused schedule fired: no run")
+        return Recorded(run_id=None, created=False, paused=True)
     payload = data.get("payload") if isinstance(data, dict) else None
     occurrence = stored.occurrence_of(utc_now()) if stored else utc_now().replace(microsecond=0)
     try:
@@ -145,6 +149,8 @@ def binding_router(registry: Registry) -> APIRouter:
 
 def _tick_route(job: str) -> Callable[[AppState], Awaitable[Recorded]]:
     async def fire(state: State) -> Recorded:
+        if await state.pauses.skip_firing(job):
+            return Recorded(run_id=None, created=False, paused=True)
         submission = await state.dispatcher.fire_tick(state.dispatcher.worker(job), utc_now())
         state.poller.wake()
         return _recorded(submission)

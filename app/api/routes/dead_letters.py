@@ -4,8 +4,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
+from app.api.actions import API_CALLER
 from app.api.deps import State, operator_auth
-from app.api.schemas import OPERATOR_PROBLEMS, Accepted, DeadLetterOut, Page, problems
+from app.api.schemas import (
+    OPERATOR_PROBLEMS,
+    Accepted,
+    DeadLetterOut,
+    FailureGroupOut,
+    Page,
+    RequeuedOut,
+    problems,
+)
 
 router = APIRouter(
     prefix="/api/dead-letters",
@@ -30,6 +39,34 @@ async def list_dead_letters(
     )
 
 
+@router.get("/groups")
+async def list_failure_groups(state: State, job: str | None = None) -> list[FailureGroupOut]:
+    """The dead set grouped by failure: error type and message with ids and numbers taken out."""
+    return [FailureGroupOut.of(group) for group in await state.runs.failure_groups(job=job)]
+
+
+@router.post("/requeue", responses=problems(404))
+async def requeue_matching(
+    state: State,
+    job: str | None = None,
+    fingerprint: Annotated[
+        str | None,
+        Query(description="a failure group's fingerprint (GET /api/dead-letters/groups)"),
+    ] = None,
+    dry_run: Annotated[bool, Query(description="count, requeue nothing")] = True,
+) -> RequeuedOut:
+    """Requeues every dead run matching the filter; with `dry_run` (the default), counts them."""
+    if dry_run:
+        ids = await state.runs.dead_ids_matching(job=job, fingerprint=fingerprint)
+        return RequeuedOut(matching=len(ids), requeued=[], skipped={})
+    done = await state.actions.requeue_matching(job=job, fingerprint=fingerprint, actor=API_CALLER)
+    return RequeuedOut(
+        matching=len(done.runs) + len(done.skipped),
+        requeued=[run.id for run in done.runs],
+        skipped=done.skipped,
+    )
+
+
 @router.post(
     "/{dead_letter_id}/requeue",
     status_code=status.HTTP_202_ACCEPTED,
@@ -37,6 +74,5 @@ async def list_dead_letters(
 )
 async def requeue_dead_letter(dead_letter_id: str, state: State) -> Accepted:
     """Runs the dead run's payload again as a new run; the dead one leaves the dead set."""
-    run = await state.dispatcher.requeue(dead_letter_id)
-    state.poller.wake()
+    run = await state.actions.requeue(dead_letter_id, API_CALLER)
     return Accepted(run_id=run.id)

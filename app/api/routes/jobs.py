@@ -2,8 +2,9 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, status
+from fastapi import APIRouter, Body, Depends, Response, status
 
+from app.api.actions import API_CALLER
 from app.api.deps import State, operator_auth
 from app.api.schemas import OPERATOR_PROBLEMS, Accepted, JobOut, TriggerIn, problems
 
@@ -28,8 +29,19 @@ async def trigger_job(
     name: str, state: State, body: Annotated[TriggerIn | None, Body()] = None
 ) -> Accepted:
     """Starts a run of the job now (202 with its id); the payload is validated first."""
-    worker = state.dispatcher.worker(name)
-    submission = await state.dispatcher.trigger(worker, body.payload if body else None)
-    state.poller.wake()
-    assert submission.run is not None, "a manual trigger always makes a run"
-    return Accepted(run_id=submission.run.id)
+    run = await state.actions.trigger(name, body.payload if body else None, API_CALLER)
+    return Accepted(run_id=run.id)
+
+
+@router.post("/{name}/pause", status_code=status.HTTP_204_NO_CONTENT, responses=problems(404))
+async def pause_job(name: str, state: State) -> Response:
+    """Pauses a cron-bound job: its ticks make no runs until it is resumed."""
+    await state.actions.pause_job(name, API_CALLER)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{name}/resume", status_code=status.HTTP_204_NO_CONTENT, responses=problems(404))
+async def resume_job(name: str, state: State) -> Response:
+    """Resumes a paused cron-bound job."""
+    await state.actions.resume_job(name, API_CALLER)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

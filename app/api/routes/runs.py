@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
+from app.api.actions import API_CALLER
 from app.api.deps import State, operator_auth
 from app.api.schemas import OPERATOR_PROBLEMS, Accepted, Page, RunOut, problems
 from app.models.runs import RunStatus
@@ -44,13 +45,12 @@ async def get_run(run_id: str, state: State) -> RunOut:
 @router.post("/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED, responses=problems(404, 409))
 async def cancel_run(run_id: str, state: State) -> Accepted:
     """Cancels a waiting run at once, a running one at its next chunk boundary."""
-    run = await state.dispatcher.cancel(run_id)
+    run = await state.actions.cancel(run_id, API_CALLER)
     return Accepted(run_id=run.id)
 
 
 @router.post("/{run_id}/retry", status_code=status.HTTP_202_ACCEPTED, responses=problems(404, 409))
 async def retry_run(run_id: str, state: State) -> Accepted:
     """A failed run's next attempt now; for a finished run, a new run with the same payload."""
-    run = await state.dispatcher.retry(run_id)
-    state.poller.wake()
+    run = await state.actions.retry(run_id, API_CALLER)
     return Accepted(run_id=run.id)

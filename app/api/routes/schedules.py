@@ -2,11 +2,11 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
+from fastapi import APIRouter, Depends, Path, Response, status
 
+from app.api.actions import API_CALLER
 from app.api.deps import State, operator_auth
 from app.api.schemas import OPERATOR_PROBLEMS, ScheduleIn, problems
-from app.core.clock import utc_now
 from app.models.schedules import JobSchedule
 
 router = APIRouter(
@@ -29,29 +29,32 @@ async def list_schedules(state: State) -> list[JobSchedule]:
 @router.put("/{name}", responses=problems(404, 502))
 async def put_schedule(name: ScheduleName, body: ScheduleIn, state: State) -> JobSchedule:
     """Creates or replaces a schedule: the sidecar's scheduler fires the job by it."""
-    worker = state.dispatcher.worker(body.job)
-    asked_at = utc_now()
-    await state.sidecar.schedule_job(
+    return await state.actions.put_schedule(
         name,
-        schedule=body.cron,
-        due_time=body.due_time.isoformat() if body.due_time else None,
-        data={"job": worker.name, "payload": body.payload},
-    )
-    return await state.schedules.upsert(
-        name=name,
-        job=worker.name,
+        job=body.job,
         cron=body.cron,
         due_time=body.due_time,
         payload=body.payload,
-        asked_at=asked_at,
+        actor=API_CALLER,
     )
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=problems(404, 502))
 async def delete_schedule(name: ScheduleName, state: State) -> Response:
     """Deletes a schedule: it fires no more."""
-    if await state.schedules.get(name) is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no schedule named {name!r}")
-    await state.sidecar.delete_job(name)
-    await state.schedules.delete(name)
+    await state.actions.delete_schedule(name, API_CALLER)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{name}/pause", status_code=status.HTTP_204_NO_CONTENT, responses=problems(404, 502))
+async def pause_schedule(name: ScheduleName, state: State) -> Response:
+    """Pauses a schedule: the sidecar's job is deleted, the schedule kept for resuming."""
+    await state.actions.pause_schedule(name, API_CALLER)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{name}/resume", status_code=status.HTTP_204_NO_CONTENT, responses=problems(404, 502))
+async def resume_schedule(name: ScheduleName, state: State) -> Response:
+    """Resumes a paused schedule: the sidecar's job is created again."""
+    await state.actions.resume_schedule(name, API_CALLER)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

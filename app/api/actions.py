@@ -1,0 +1,189 @@
+"""What an operator can do, from the operator API and the dashboard alike: each action is done
+through the dispatcher (or the sidecar, for schedules) and written to the audit log."""
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from app.core.clock import utc_now
+from app.dapr.sidecar import Sidecar
+from app.dispatch.dispatcher import Dispatcher
+from app.dispatch.errors import DispatchError, UnknownJob
+from app.dispatch.poller import RunPoller
+from app.models.runs import JobRun
+from app.models.schedules import JobSchedule
+from app.repositories.audit import AuditEntry, AuditRepository
+from app.repositories.pauses import Pause, PauseRepository
+from app.repositories.runs import RunRepository
+from app.repositories.schedules import ScheduleRepository
+
+Role = Literal["operator", "viewer"]
+
+
+@dataclass(frozen=True)
+class Actor:
+    who: str
+    role: Role
+    client: str | None = None
+
+
+API_CALLER = Actor(who="api", role="operator")
+
+
+@dataclass
+class Requeued:
+    runs: list[JobRun] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+class UnknownSchedule(LookupError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no schedule named {name!r}")
+        self.name = name
+
+
+@dataclass(frozen=True)
+class OperatorActions:
+    dispatcher: Dispatcher
+    poller: RunPoller
+    runs: RunRepository
+    schedules: ScheduleRepository
+    pauses: PauseRepository
+    sidecar: Sidecar
+    audit: AuditRepository
+
+    async def cancel(self, run_id: str, actor: Actor) -> JobRun:
+        run = await self.dispatcher.cancel(run_id)
+        await self._log(actor, "cancel", run_id, [run_id])
+        return run
+
+    async def retry(self, run_id: str, actor: Actor) -> JobRun:
+        run = await self.dispatcher.retry(run_id)
+        self.poller.wake()
+        await self._log(actor, "retry", run_id, [run_id, run.id], f"as run {run.id}")
+        return run
+
+    async def requeue(self, dead_run_id: str, actor: Actor) -> JobRun:
+        run = await self.dispatcher.requeue(dead_run_id)
+        self.poller.wake()
+        await self._log(actor, "requeue", dead_run_id, [dead_run_id, run.id], f"as run {run.id}")
+        return run
+
+    async def requeue_matching(
+        self, *, job: str | None, fingerprint: str | None, actor: Actor
+    ) -> "Requeued":
+        """Requeues every dead run of `job` (all jobs: None) whose failure has `fingerprint`;
+        one that cannot be (its job is not registered here, another operator requeued it
+        first) is skipped with the reason."""
+        ids = await self.runs.dead_ids_matching(job=job, fingerprint=fingerprint)
+        done = Requeued()
+        for run_id in ids:
+            try:
+                done.runs.append(await self.dispatcher.requeue(run_id))
+            except DispatchError as refused:
+                done.skipped[run_id] = str(refused)
+        self.poller.wake()
+        target = f"job={job or '*'} fingerprint={fingerprint or '*'}"
+        detail = f"{len(done.runs)} dead runs requeued, {len(done.skipped)} skipped"
+        await self._log(actor, "requeue-matching", target, [r.id for r in done.runs], detail)
+        return done
+
+    async def trigger(self, job: str, payload: Any, actor: Actor) -> JobRun:
+        worker = self.dispatcher.worker(job)
+        submission = await self.dispatcher.trigger(worker, payload)
+        self.poller.wake()
+        assert submission.run is not None, "a manual trigger always makes a run"
+        await self._log(actor, "trigger", job, [submission.run.id])
+        return submission.run
+
+    async def put_schedule(
+        self,
+        name: str,
+        *,
+        job: str,
+        cron: str | None,
+        due_time: Any,
+        payload: Any,
+        actor: Actor,
+    ) -> JobSchedule:
+        worker = self.dispatcher.worker(job)
+        asked_at = utc_now()
+        await self.sidecar.schedule_job(
+            name,
+            schedule=cron,
+            due_time=due_time.isoformat() if due_time else None,
+            data={"job": worker.name, "payload": payload},
+        )
+        schedule = await self.schedules.upsert(
+            name=name,
+            job=worker.name,
+            cron=cron,
+            due_time=due_time,
+            payload=payload,
+            asked_at=asked_at,
+        )
+        await self._log(actor, "put-schedule", name, detail=f"{job} {cron or due_time}")
+        return schedule
+
+    async def delete_schedule(self, name: str, actor: Actor) -> None:
+        await self._schedule(name)
+        await self.sidecar.delete_job(name)
+        await self.schedules.delete(name)
+        await self._log(actor, "delete-schedule", name)
+
+    async def pause_schedule(self, name: str, actor: Actor) -> None:
+        """The sidecar's job goes; the schedule stays, marked paused."""
+        await self._schedule(name)
+        await self.sidecar.delete_job(name)
+        await self.schedules.set_paused(name, paused_at=utc_now())
+        await self._log(actor, "pause-schedule", name)
+
+    async def resume_schedule(self, name: str, actor: Actor) -> None:
+        schedule = await self._schedule(name)
+        await self.put_schedule(
+            name,
+            job=schedule.job,
+            cron=schedule.cron,
+            due_time=schedule.due_time,
+            payload=schedule.payload,
+            actor=actor,
+        )
+        await self._log(actor, "resume-schedule", name)
+
+    async def pause_job(self, job: str, actor: Actor) -> None:
+        """A cron-bound job: its ticks are answered without a run until it is resumed."""
+        worker = self.dispatcher.worker(job)
+        if worker.binding is None:
+            raise UnknownJob(job)
+        await self.pauses.pause(Pause(job=job, paused_at=utc_now(), by=actor.who))
+        await self._log(actor, "pause-job", job)
+
+    async def resume_job(self, job: str, actor: Actor) -> None:
+        await self.pauses.resume(self.dispatcher.worker(job).name)
+        await self._log(actor, "resume-job", job)
+
+    async def _schedule(self, name: str) -> JobSchedule:
+        schedule = await self.schedules.get(name)
+        if schedule is None:
+            raise UnknownSchedule(name)
+        return schedule
+
+    async def _log(
+        self,
+        actor: Actor,
+        action: str,
+        target: str,
+        run_ids: list[str] | None = None,
+        detail: str = "",
+    ) -> None:
+        await self.audit.record(
+            AuditEntry(
+                at=utc_now(),
+                who=actor.who,
+                role=actor.role,
+                action=action,
+                target=target,
+                run_ids=run_ids or [],
+                detail=detail,
+                client=actor.client,
+            )
+        )

@@ -1,0 +1,70 @@
+"""The dashboard's dependencies: the session of the browser, and the checks an action needs."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request, Response
+
+from app.api.deps import State
+from app.dashboard.session import COOKIE, Session, Sessions
+
+
+class LoginRequired(Exception):
+    """No valid session: the browser is sent to the login page."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__("login required")
+        self.next_path = next_path
+
+
+class ActionRefused(Exception):
+    """A viewer's action, or a form without the session's CSRF token: 403."""
+
+
+def sessions_of(request: Request) -> Sessions:
+    sessions: Sessions = request.app.state.dashboard_sessions
+    return sessions
+
+
+async def current_session(request: Request, response: Response) -> Session:
+    sessions = sessions_of(request)
+    session = sessions.read(request.cookies.get(COOKIE))
+    if session is not None:
+        return session
+    if not sessions.open:
+        raise LoginRequired(
+            request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        )
+    session, cookie = sessions.issue(role="operator", name="anonymous")
+    set_session_cookie(response, request, cookie, sessions.max_age_seconds)
+    return session
+
+
+def set_session_cookie(response: Response, request: Request, value: str, max_age: int) -> None:
+    response.set_cookie(
+        COOKIE,
+        value,
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/dashboard",
+    )
+
+
+CurrentSession = Annotated[Session, Depends(current_session)]
+
+
+async def acting_session(request: Request, session: CurrentSession) -> Session:
+    """An operator's session, on a POST carrying its CSRF token."""
+    if session.role != "operator":
+        raise ActionRefused("this login is read-only (viewer token): it cannot act")
+    form = await request.form()
+    given = form.get("csrf")
+    if not isinstance(given, str) or not sessions_of(request).csrf_valid(session, given):
+        raise ActionRefused("the form's CSRF token is missing or stale: reload the page")
+    return session
+
+
+ActingSession = Annotated[Session, Depends(acting_session)]
+
+__all__ = ["ActingSession", "CurrentSession", "State"]

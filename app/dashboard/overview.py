@@ -1,0 +1,118 @@
+"""What the overview page shows: run counts, the throughput chart, latency percentiles per job
+and the live instances, read from indexed counts, the run statistics and the heartbeats."""
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+from markupsafe import Markup
+
+from app.api.state import AppState
+from app.dashboard.charts import Bucket, throughput_chart
+from app.dispatch.stats import percentile_ms
+from app.models.runs import RunStatus
+from app.repositories.instances import InstanceBeat
+from app.repositories.run_stats import PeriodStats
+
+Window = Literal["hour", "day"]
+_WINDOWS: dict[Window, tuple[Literal["minute", "hour"], timedelta, int]] = {
+    "hour": ("minute", timedelta(minutes=1), 60),
+    "day": ("hour", timedelta(hours=1), 24),
+}
+FAILED_OUTCOMES = ("failed", "dead", "cancelled")
+
+
+@dataclass
+class JobFigures:
+    job: str
+    kind: str
+    statuses: Counter[str] = field(default_factory=Counter)
+    duration: Counter[int] = field(default_factory=Counter)
+    wait: Counter[int] = field(default_factory=Counter)
+
+    @property
+    def finished(self) -> int:
+        return sum(self.statuses.values())
+
+    @property
+    def success_rate(self) -> float | None:
+        return self.statuses["succeeded"] / self.finished if self.finished else None
+
+    def run_ms(self, fraction: float) -> float | None:
+        return percentile_ms(self.duration, fraction)
+
+    def wait_ms(self, fraction: float) -> float | None:
+        return percentile_ms(self.wait, fraction)
+
+
+@dataclass
+class Overview:
+    window: Window
+    counts: dict[str, int]
+    finished: Counter[str]
+    chart: Markup
+    jobs: list[JobFigures]
+    instances: list[InstanceBeat]
+
+
+async def live_counts(state: AppState) -> dict[str, int]:
+    """Runs waiting, running, retrying, and the dead set: small sets, counted by index."""
+    return {
+        "pending": await state.runs.count(status=RunStatus.PENDING),
+        "running": await state.runs.count(status=RunStatus.RUNNING),
+        "failed": await state.runs.count(status=RunStatus.FAILED),
+        "dead": await state.runs.count(status=RunStatus.DEAD, dead_set=True),
+    }
+
+
+async def job_figures(state: AppState, *, window: Window, now: datetime) -> list[JobFigures]:
+    stats = await _stats_of(state, window, now)
+    return list(_per_job(stats).values())
+
+
+async def build_overview(state: AppState, *, window: Window, now: datetime) -> Overview:
+    stats = await _stats_of(state, window, now)
+    _, step, count = _WINDOWS[window]
+    first = _floor(now, step) - step * (count - 1)
+    by_start: dict[datetime, Counter[str]] = defaultdict(Counter)
+    finished: Counter[str] = Counter()
+    for period in stats:
+        by_start[period.start].update(period.statuses)
+        finished.update(period.statuses)
+    buckets = []
+    for i in range(count):
+        start = first + step * i
+        statuses = by_start.get(start, Counter())
+        failed = sum(statuses[s] for s in FAILED_OUTCOMES)
+        buckets.append(Bucket(start=start, succeeded=statuses["succeeded"], failed=failed))
+    label = f"Finished attempts per {'minute' if window == 'hour' else 'hour'}, last {window}"
+    return Overview(
+        window=window,
+        counts=await live_counts(state),
+        finished=finished,
+        chart=throughput_chart(buckets, label=label),
+        jobs=sorted(_per_job(stats).values(), key=lambda j: -j.finished),
+        instances=await state.instances.seen_since(state.heartbeat.live_since(now)),
+    )
+
+
+async def _stats_of(state: AppState, window: Window, now: datetime) -> list[PeriodStats]:
+    period, step, count = _WINDOWS[window]
+    return await state.run_stats.since(period=period, start=_floor(now, step) - step * (count - 1))
+
+
+def _per_job(stats: list[PeriodStats]) -> dict[str, JobFigures]:
+    jobs: dict[str, JobFigures] = {}
+    for period in stats:
+        figures = jobs.setdefault(period.job, JobFigures(job=period.job, kind=period.kind))
+        figures.statuses.update(period.statuses)
+        figures.duration.update(period.duration)
+        figures.wait.update(period.wait)
+    return jobs
+
+
+def _floor(moment: datetime, step: timedelta) -> datetime:
+    if step >= timedelta(hours=1):
+        return moment.replace(minute=0, second=0, microsecond=0)
+    return moment.replace(second=0, microsecond=0)

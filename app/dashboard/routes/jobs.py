@@ -1,0 +1,47 @@
+"""Every registered worker with its kind, trigger, limits, last run and success rate."""
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from starlette.responses import Response
+
+from app.core.clock import utc_now
+from app.dashboard.actions import Done, act
+from app.dashboard.deps import ActingSession, CurrentSession, State
+from app.dashboard.overview import job_figures
+from app.dashboard.pages import client_of, render
+
+router = APIRouter()
+
+
+@router.get("/jobs")
+async def list_jobs(request: Request, session: CurrentSession, state: State) -> Response:
+    """The registry, with the last day's figures of each worker."""
+    figures = {f.job: f for f in await job_figures(state, window="day", now=utc_now())}
+    rows = [
+        (worker, await state.runs.latest(job=worker.name), figures.get(worker.name))
+        for worker in state.registry
+    ]
+    return render(request, "jobs.html", session, page="jobs", rows=rows)
+
+
+@router.post("/jobs/{name}/trigger")
+async def trigger_job(
+    name: str,
+    request: Request,
+    session: ActingSession,
+    state: State,
+    payload: Annotated[str, Form()] = "",
+) -> Response:
+    """Starts a run of the job now, with the payload given (JSON) or none."""
+
+    async def trigger() -> Done:
+        try:
+            data = json.loads(payload) if payload.strip() else None
+        except ValueError as exc:
+            return Done(f"not triggered: the payload is not JSON ({exc})")
+        run = await state.actions.trigger(name, data, session.actor(client_of(request)))
+        return Done(f"{name} triggered: run {run.id}", go_to=f"/dashboard/runs/{run.id}")
+
+    return await act(request, trigger, back="/dashboard/jobs")

@@ -1,0 +1,219 @@
+"""The run history: a filtered list (bookmarkable GET parameters), CSV export, run detail with
+its live progress, and the run actions."""
+
+import asyncio
+import csv
+import io
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any, get_args
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from app.api.state import AppState
+from app.dashboard.actions import Done, act
+from app.dashboard.deps import ActingSession, CurrentSession, State
+from app.dashboard.pages import client_of, render
+from app.dashboard.timeline import timeline_of
+from app.models.run_query import RunQuery
+from app.models.runs import JobRun, RunStatus, TriggerType, WorkerKind
+from app.repositories.runs import RunPage, UnknownRun
+
+router = APIRouter()
+CSV_MAX_ROWS = 10_000
+LIVE_INTERVAL_SECONDS = 1.0
+CSV_COLUMNS = [
+    "id", "job", "kind", "status", "trigger", "attempt", "created_at", "started_at",
+    "finished_at", "duration_ms", "instance", "error_type", "error_message",
+]  # fmt: skip
+FILTER_FIELDS = ("job", "kind", "status", "trigger", "since", "until", "text")
+
+
+def parse_query(request: Request) -> tuple[RunQuery, str | None]:
+    """The filters of the URL; an invalid one is dropped and named in the problem."""
+    raw = {
+        k: v for k, v in request.query_params.items() if v.strip() and k in RunQuery.model_fields
+    }
+    for key in ("since", "until"):
+        if key in raw and len(raw[key]) <= 16:  # a browser's datetime-local: no zone, UTC meant
+            raw[key] += ":00+00:00"
+    try:
+        return RunQuery.model_validate(raw), None
+    except ValidationError as exc:
+        bad = sorted({str(error["loc"][0]) for error in exc.errors()})
+        kept = {k: v for k, v in raw.items() if k not in bad}
+        return RunQuery.model_validate(kept), f"ignored invalid filter: {', '.join(bad)}"
+
+
+async def search(state: AppState, query: RunQuery) -> RunPage:
+    kind_jobs = [w.name for w in state.registry if w.kind == query.kind] if query.kind else None
+    return await state.runs.search(query, kind_jobs=kind_jobs)
+
+
+@router.get("/runs")
+async def list_runs(request: Request, session: CurrentSession, state: State) -> Response:
+    """Runs, newest first, filtered by job, kind, status, trigger, time range and free text."""
+    query, problem = parse_query(request)
+    page = await search(state, query)
+    filters = {k: request.query_params.get(k, "") for k in FILTER_FIELDS}
+    kept = {k: v for k, v in filters.items() if v}
+    return render(
+        request,
+        "runs.html",
+        session,
+        page="runs",
+        runs=page,
+        query=query,
+        filters=filters,
+        filter_query=kept,
+        jobs=sorted(w.name for w in state.registry),
+        kinds=get_args(WorkerKind),
+        statuses=[s.value for s in RunStatus],
+        triggers=get_args(TriggerType),
+        filter_problem=problem,
+    )
+
+
+@router.get("/runs.csv")
+async def export_runs(request: Request, session: CurrentSession, state: State) -> Response:
+    """The filtered view as CSV (at most 10,000 runs, newest first)."""
+    query, _ = parse_query(request)
+
+    async def rows() -> AsyncIterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_COLUMNS)
+        written = 0
+        current = query.model_copy(update={"limit": 500})
+        while written < CSV_MAX_ROWS:
+            page = await search(state, current)
+            for run in page.runs[: CSV_MAX_ROWS - written]:
+                writer.writerow(_csv_row(run))
+                written += 1
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+            if page.next is None:
+                break
+            current = current.model_copy(update={"before": page.next})
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return StreamingResponse(
+        rows(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="runs-{stamp}.csv"'},
+    )
+
+
+@router.get("/runs/{run_id}")
+async def show_run(
+    run_id: str, request: Request, session: CurrentSession, state: State
+) -> Response:
+    """One run: payload, result, attempts, timeline, trigger, trace, progress and actions."""
+    run = await state.runs.get(run_id)
+    if run is None:
+        return render(
+            request, "missing.html", session, page="runs", what=f"run {run_id}", status_code=404
+        )
+    return render(request, "run.html", session, page="runs", run=run, timeline=timeline_of(run))
+
+
+@router.get("/runs/{run_id}/live")
+async def stream_run(
+    run_id: str, request: Request, session: CurrentSession, state: State
+) -> Response:
+    """Server-sent events: the run's status and progress each second, until it finishes."""
+
+    async def events() -> AsyncIterator[str]:
+        while not await request.is_disconnected():
+            run = await state.runs.get(run_id)
+            if run is None:
+                return
+            yield f"data: {json.dumps(live_view(run))}\n\n"
+            if run.status.finished:
+                return
+            await asyncio.sleep(LIVE_INTERVAL_SECONDS)
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
+@router.get("/runs/{run_id}/live.json")
+async def get_run_live(run_id: str, session: CurrentSession, state: State) -> dict[str, Any]:
+    """The run's status and progress once: the polling fallback."""
+    run = await state.runs.get(run_id)
+    if run is None:
+        raise UnknownRun(run_id)
+    return live_view(run)
+
+
+def live_view(run: JobRun) -> dict[str, Any]:
+    progress = run.progress
+    percent = None
+    if progress is not None and progress.total:
+        percent = round(100 * progress.done / progress.total, 1)
+    return {
+        "status": run.status.value,
+        "attempt": run.attempt,
+        "done": progress.done if progress else None,
+        "total": progress.total if progress else None,
+        "percent": percent,
+        "finished": run.status.finished,
+    }
+
+
+@router.post("/runs/{run_id}/cancel")
+async def cancel_run(
+    run_id: str, request: Request, session: ActingSession, state: State
+) -> Response:
+    """Cancels the run (a running one at its next chunk boundary)."""
+
+    async def cancel() -> Done:
+        await state.actions.cancel(run_id, session.actor(client_of(request)))
+        return Done(f"cancel of run {run_id} asked")
+
+    return await act(request, cancel, back=f"/dashboard/runs/{run_id}")
+
+
+@router.post("/runs/{run_id}/retry")
+async def retry_run(
+    run_id: str, request: Request, session: ActingSession, state: State
+) -> Response:
+    """A failed run's next attempt now; for a finished run, a new run with its payload."""
+
+    async def retry() -> Done:
+        run = await state.actions.retry(run_id, session.actor(client_of(request)))
+        return Done(f"retried as run {run.id}", go_to=f"/dashboard/runs/{run.id}")
+
+    return await act(request, retry, back=f"/dashboard/runs/{run_id}")
+
+
+@router.post("/runs/{run_id}/requeue")
+async def requeue_run(
+    run_id: str, request: Request, session: ActingSession, state: State
+) -> Response:
+    """A dead run's payload as a new run; the dead one leaves the dead set."""
+
+    async def requeue() -> Done:
+        run = await state.actions.requeue(run_id, session.actor(client_of(request)))
+        return Done(f"requeued as run {run.id}")
+
+    return await act(request, requeue)
+
+
+def _csv_row(run: JobRun) -> list[Any]:
+    trigger = run.trigger.type
+    detail = run.trigger.event_id or run.trigger.schedule or run.trigger.tick
+    return [
+        run.id, run.job, run.kind, run.status.value, f"{trigger}:{detail}" if detail else trigger,
+        run.attempt, _iso(run.created_at), _iso(run.started_at), _iso(run.finished_at),
+        run.duration_ms, run.instance, run.error.type if run.error else "",
+        run.error.message if run.error else "",
+    ]  # fmt: skip
+
+
+def _iso(value: datetime | None) -> str:
+    return value.isoformat() if value else ""

@@ -1,0 +1,188 @@
+"""Cron bindings and Jobs API schedules in one list: next and last fire, create, delete,
+trigger now, pause and resume."""
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from app.api.schemas import ScheduleIn
+from app.core.clock import utc_now
+from app.dashboard.actions import Done, act
+from app.dashboard.deps import ActingSession, CurrentSession, State
+from app.dashboard.pages import back_to, client_of, render
+from app.dispatch.errors import PayloadInvalid
+
+router = APIRouter()
+BACK = "/dashboard/schedules"
+
+
+@dataclass(frozen=True)
+class ScheduleRow:
+    source: str  # "binding" or "jobs-api"
+    name: str
+    job: str
+    timing: str
+    next_fire: datetime | None
+    last_fire: datetime | None
+    last_run_id: str | None
+    last_status: str | None
+    paused: bool
+    skipped: int = 0
+
+
+@router.get("/schedules")
+async def list_schedules(request: Request, session: CurrentSession, state: State) -> Response:
+    """Every schedule, with its next and last fire."""
+    now = utc_now()
+    pauses = await state.pauses.all()
+    rows: list[ScheduleRow] = []
+    for worker in state.registry:
+        if worker.binding is None or worker.schedule is None:
+            continue
+        last = await state.runs.last_fired(job=worker.name)
+        paused = worker.name in pauses
+        rows.append(
+            ScheduleRow(
+                source="binding",
+                name=worker.binding,
+                job=worker.name,
+                timing=worker.schedule.expression,
+                next_fire=None if paused else worker.schedule.next_after(now),
+                last_fire=last.created_at if last else None,
+                last_run_id=last.id if last else None,
+                last_status=last.status.value if last else None,
+                paused=paused,
+                skipped=pauses[worker.name].skipped_firings if paused else 0,
+            )
+        )
+    for schedule in await state.schedules.list():
+        last = await state.runs.last_fired(job=schedule.job, schedule=schedule.name)
+        rows.append(
+            ScheduleRow(
+                source="jobs-api",
+                name=schedule.name,
+                job=schedule.job,
+                timing=schedule.cron or f"once at {schedule.due_time:%Y-%m-%d %H:%M:%S}",
+                next_fire=schedule.next_fire_after(now),
+                last_fire=last.created_at if last else None,
+                last_run_id=last.id if last else None,
+                last_status=last.status.value if last else None,
+                paused=schedule.paused,
+            )
+        )
+    return render(
+        request,
+        "schedules.html",
+        session,
+        page="schedules",
+        rows=rows,
+        jobs=sorted(w.name for w in state.registry),
+    )
+
+
+@router.post("/schedules")
+async def create_schedule(
+    *,
+    request: Request,
+    session: ActingSession,
+    state: State,
+    name: Annotated[str, Form(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")],
+    job: Annotated[str, Form()],
+    cron: Annotated[str, Form()] = "",
+    due_time: Annotated[str, Form()] = "",
+    payload: Annotated[str, Form()] = "",
+) -> Response:
+    """Creates (or replaces) a Jobs API schedule."""
+    try:
+        body = ScheduleIn.model_validate(
+            {
+                "job": job,
+                "cron": cron.strip() or None,
+                "due_time": _utc(due_time.strip()) if due_time.strip() else None,
+                "payload": json.loads(payload) if payload.strip() else None,
+            }
+        )
+    except (ValidationError, ValueError) as exc:
+        return back_to(BACK, problem=f"schedule not created: {_reason(exc)}")
+
+    async def create() -> Done:
+        await state.actions.put_schedule(
+            name,
+            job=body.job,
+            cron=body.cron,
+            due_time=body.due_time,
+            payload=body.payload,
+            actor=session.actor(client_of(request)),
+        )
+        return Done(f"schedule {name} created")
+
+    return await act(request, create, back=BACK)
+
+
+@router.post("/schedules/binding/{binding}/{action}")
+async def act_on_binding(
+    binding: str, action: str, *, request: Request, session: ActingSession, state: State
+) -> Response:
+    """trigger, pause or resume the job of a cron binding."""
+    actor = session.actor(client_of(request))
+    worker = state.registry.by_binding(binding)
+
+    async def run_action() -> Done:
+        if worker is None:
+            return Done(f"no binding named {binding}")
+        if action == "trigger":
+            run = await state.actions.trigger(worker.name, None, actor)
+            return Done(f"{worker.name} triggered: run {run.id}")
+        if action == "pause":
+            await state.actions.pause_job(worker.name, actor)
+            return Done(f"{worker.name} paused: its ticks make no runs")
+        if action == "resume":
+            await state.actions.resume_job(worker.name, actor)
+            return Done(f"{worker.name} resumed")
+        return Done(f"unknown action {action!r}")
+
+    return await act(request, run_action, back=BACK)
+
+
+@router.post("/schedules/jobs-api/{name}/{action}")
+async def act_on_schedule(
+    name: str, action: str, *, request: Request, session: ActingSession, state: State
+) -> Response:
+    """trigger, pause, resume or delete a Jobs API schedule."""
+    actor = session.actor(client_of(request))
+    changes = {
+        "pause": state.actions.pause_schedule,
+        "resume": state.actions.resume_schedule,
+        "delete": state.actions.delete_schedule,
+    }
+
+    async def run_action() -> Done:
+        if action == "trigger":
+            schedule = await state.schedules.get(name)
+            if schedule is None:
+                return Done(f"no schedule named {name}")
+            run = await state.actions.trigger(schedule.job, schedule.payload, actor)
+            return Done(f"{schedule.job} triggered: run {run.id}")
+        if action not in changes:
+            return Done(f"unknown action {action!r}")
+        await changes[action](name, actor)
+        return Done(f"schedule {name}: {action} done")
+
+    return await act(request, run_action, back=BACK)
+
+
+def _utc(value: str) -> str:
+    return value + ":00+00:00" if len(value) <= 16 else value
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(str(error["msg"]) for error in exc.errors())
+    if isinstance(exc, PayloadInvalid):
+        return str(exc)
+    return f"the payload is not JSON ({exc})"

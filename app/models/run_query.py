@@ -1,0 +1,25 @@
+"""A filtered view of the run history, as the dashboard's URLs and the CSV export give it."""
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from app.models.runs import RunStatus, TriggerType, WorkerKind
+
+
+class RunQuery(BaseModel):
+    job: str | None = None
+    kind: WorkerKind | None = None
+    status: RunStatus | None = None
+    trigger: TriggerType | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    text: str | None = Field(None, max_length=200)
+    """Matched, case-insensitively, against the payload, result and error."""
+    before: str | None = None
+    limit: int = Field(50, ge=1, le=500)
+
+    @property
+    def needs_scan(self) -> bool:
+        """Filters no index serves: applied to the runs the indexed part of the query yields."""
+        return bool(self.text) or self.trigger is not None

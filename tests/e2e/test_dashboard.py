@@ -1,0 +1,305 @@
+"""The dashboard in a real browser (Debian's chromium, driven by Playwright) against the real
+stack: the worker and its daprd from `dapr run`, Redis, the MongoDB-wire server.
+
+Screenshots of each page are saved under .state/screenshots/.
+"""
+
+import random
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from app.db.mongo import Database, Document
+from tests.e2e.deployment import OPERATOR_TOKEN, ROOT, RunningWorker
+from tests.support import eventually, run_reaching
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = ROOT / ".state" / "screenshots"
+
+
+def letters_key(prefix: str) -> str:
+    """A key without digits or hex runs: the failure fingerprint keeps it as it is."""
+    return prefix + "".join(random.choices("ghijklmnopqrstuvwxyz", k=10))
+
+
+async def trigger(worker: RunningWorker, job: str, payload: Any = None) -> str:
+    async with worker.api() as api:
+        response = await api.post(f"/api/jobs/{job}/trigger", json={"payload": payload})
+    assert response.status_code == 202, response.text
+    run_id: str = response.json()["run_id"]
+    return run_id
+
+
+async def wait_for_status(worker: RunningWorker, run_id: str, *statuses: str) -> dict[str, Any]:
+    async with worker.api() as api:
+        return await run_reaching(api, run_id, set(statuses))
+
+
+async def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            # Root in a container: no user namespace sandbox; /dev/shm is small.
+            args=["--no-sandbox", "--disable-dev-shm-usage"],
+        )
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture
+async def page(browser: Browser, worker: RunningWorker) -> AsyncIterator[Page]:
+    """A browser page logged in with the operator token; fails on any script error."""
+    context = await browser.new_context(
+        base_url=worker.app_url, viewport={"width": 1400, "height": 900}
+    )
+    opened = await context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    await opened.goto("/dashboard/login")
+    await opened.fill("input[name=name]", "e2e-operator")
+    await opened.fill("input[name=token]", OPERATOR_TOKEN)
+    await opened.click("button:has-text('Log in')")
+    await expect(opened.locator("h1")).to_have_text("Overview")
+    yield opened
+    await context.close()
+    assert errors == [], f"script errors on the dashboard: {errors}"
+
+
+async def test_a_request_without_the_session_is_refused(
+    browser: Browser, worker: RunningWorker
+) -> None:
+    context = await browser.new_context(base_url=worker.app_url)
+    anonymous = await context.new_page()
+    await anonymous.goto("/dashboard/runs?job=doomed_job")
+    await expect(anonymous.locator("h1")).to_have_text("Log in")
+    assert "/dashboard/login?next=" in anonymous.url
+    await shot(anonymous, "login")
+
+    await anonymous.fill("input[name=token]", "not-the-token")
+    await anonymous.click("button:has-text('Log in')")
+    await expect(anonymous.locator(".problem")).to_contain_text("not the operator's")
+    await context.close()
+
+    run_id = await trigger(worker, "deferring_job")
+    await wait_for_status(worker, run_id, "failed")
+    async with httpx.AsyncClient(base_url=worker.app_url) as http:
+        cancel = await http.post(f"/dashboard/runs/{run_id}/cancel", data={"csrf": "x"})
+        assert cancel.status_code == 303
+        assert cancel.headers["location"].startswith("/dashboard/login")
+        # Nor does a bearer token open the dashboard's actions: they need the session's CSRF.
+        forged = await http.post(
+            f"/dashboard/runs/{run_id}/cancel",
+            headers={"authorization": f"Bearer {OPERATOR_TOKEN}"},
+        )
+        assert forged.status_code == 303
+    still = await wait_for_status(worker, run_id, "failed")
+    assert still["cancel_requested"] is False
+    async with worker.api() as api:
+        assert (await api.post(f"/api/runs/{run_id}/cancel")).status_code == 202
+
+
+async def test_a_dead_run_is_requeued_from_the_failures_page_and_succeeds(
+    page: Page, worker: RunningWorker, e2e_db: Database
+) -> None:
+    key = letters_key("dash-requeue-")
+    dead_id = await trigger(worker, "flaky_job", {"key": key, "fail_times": 3})
+    await wait_for_status(worker, dead_id, "dead")
+
+    await page.click("nav >> text=Failures")
+    group = page.locator("table.groups tr", has_text=key)
+    await expect(group).to_have_count(1)
+    await expect(group.locator("td.num")).to_have_text("1")
+    await shot(page, "failures")
+    await group.locator("a.button").click()
+
+    await expect(page.locator("#matching")).to_have_text("1")
+    await shot(page, "requeue-confirm")
+    await page.click("button:has-text('Requeue 1 run')")
+    await expect(page.locator(".notice")).to_contain_text("1 dead runs requeued")
+
+    async def requeued_run() -> Document | None:
+        return await e2e_db["job_runs"].find_one(
+            {"trigger.requeued_from": dead_id, "status": "succeeded"}
+        )
+
+    run = await eventually(requeued_run, what="the requeued run to succeed")
+    assert run["result"] == {"key": key, "attempts_seen": 4}
+    assert run["attempt"] == 1
+
+    await page.click("nav >> text=Audit log")
+    entry = page.locator("table.audit tr", has_text="requeue-matching")
+    await expect(entry.first).to_contain_text("e2e-operator")
+    await expect(entry.first).to_contain_text("1 dead runs requeued")
+    await shot(page, "audit")
+
+
+async def test_a_data_processors_progress_bar_moves_without_a_reload(
+    page: Page, worker: RunningWorker
+) -> None:
+    run_id = await trigger(worker, "chunked_job", {"chunks": 12, "chunk_ms": 400})
+    await page.goto(f"/dashboard/runs/{run_id}")
+    await page.evaluate("window.__sameDocument = true")
+    bar = page.locator('[data-field="progress"]')
+
+    seen: list[float] = []
+
+    async def progress_moved() -> bool:
+        value = float(await bar.get_attribute("aria-valuenow") or 0)
+        if not seen or value != seen[-1]:
+            seen.append(value)
+        return len([v for v in seen if 0 < v < 100]) >= 3
+
+    await eventually(progress_moved, within=30, interval=0.1, what="the bar to move 3 times")
+    await shot(page, "run-progress")
+    assert seen == sorted(seen), f"progress went backwards: {seen}"
+    await expect(page.locator('[data-field="status"] .status')).to_have_text(
+        "succeeded", timeout=30_000
+    )
+    assert float(await bar.get_attribute("aria-valuenow") or 0) == 100.0
+    assert await page.evaluate("window.__sameDocument") is True, "the page was reloaded"
+
+
+async def test_a_filter_url_opened_directly_shows_only_matching_runs(
+    page: Page, worker: RunningWorker
+) -> None:
+    doomed = [await trigger(worker, "doomed_job") for _ in range(2)]
+    key = letters_key("dash-filter-")
+    wanted = await trigger(worker, "flaky_job", {"key": key})
+    for run_id in doomed:
+        await wait_for_status(worker, run_id, "dead")
+    await wait_for_status(worker, wanted, "succeeded")
+
+    await page.goto("/dashboard/runs?job=doomed_job&status=dead")
+    rows = page.locator("table.runs tbody tr")
+    assert await rows.count() >= 2
+    for row in await rows.all():
+        cells = row.locator("td")
+        await expect(cells.nth(1)).to_have_text("doomed_job")
+        await expect(cells.nth(3)).to_have_text("dead")
+    shown = {await row.get_attribute("data-run") for row in await rows.all()}
+    assert set(doomed) <= shown
+    await expect(page.locator("select[name=job]")).to_have_value("doomed_job")
+
+    await page.goto(f"/dashboard/runs?text={key}")
+    await expect(rows).to_have_count(1)
+    assert await rows.first.get_attribute("data-run") == wanted
+    await shot(page, "runs-filtered")
+
+    await page.click(f"a[href='/dashboard/runs/{wanted}']")
+    await expect(page.locator("h1")).to_contain_text("flaky_job")
+    await expect(page.locator("pre").first).to_contain_text(key)
+    await shot(page, "run-detail")
+
+
+async def test_the_overview_counts_update_live(page: Page, worker: RunningWorker) -> None:
+    tile = page.locator('[data-count="failed"]')
+    before = int(await tile.inner_text())
+    await page.evaluate("window.__sameDocument = true")
+    run_id = await trigger(worker, "deferring_job")
+    await expect(tile).not_to_have_text(str(before), timeout=15_000)
+    assert int(await tile.inner_text()) > before
+    assert await page.evaluate("window.__sameDocument") is True
+    await shot(page, "overview")
+    async with worker.api() as api:
+        assert (await api.post(f"/api/runs/{run_id}/cancel")).status_code == 202
+    # The instance's heartbeat, with its version.
+    await expect(page.locator("table").last).to_contain_text(f"{worker.instance_name(0)}-")
+
+
+async def test_a_cron_job_is_paused_and_resumed_from_the_schedules_page(
+    page: Page, worker: RunningWorker, e2e_db: Database
+) -> None:
+    await page.click("nav >> text=Schedules")
+    row = page.locator("tr[data-schedule='heartbeat-cron']")
+    await expect(row).to_contain_text("@every 2s")
+    await row.locator("button:has-text('Pause')").click()
+    await expect(page.locator(".notice")).to_contain_text("heartbeat paused")
+    try:
+        paused = await e2e_db["paused_jobs"].find_one({"_id": "heartbeat"})
+        assert paused is not None
+        paused_at = paused["paused_at"]
+
+        async def skipped_two() -> Document | None:
+            document = await e2e_db["paused_jobs"].find_one({"_id": "heartbeat"})
+            return document if document and document["skipped_firings"] >= 2 else None
+
+        await eventually(skipped_two, within=20, what="two firings of a paused binding")
+        made = await e2e_db["job_runs"].count_documents(
+            {"job": "heartbeat", "trigger.type": "cron", "created_at": {"$gt": paused_at}}
+        )
+        assert made == 0
+        await page.reload()
+        await expect(row).to_contain_text("paused")
+        await shot(page, "schedules-paused")
+    finally:
+        await page.goto("/dashboard/schedules")
+        await row.locator("button:has-text('Resume')").click()
+    await expect(page.locator(".notice")).to_contain_text("heartbeat resumed")
+
+    async def ticking_again() -> int:
+        return await e2e_db["job_runs"].count_documents(
+            {"job": "heartbeat", "trigger.type": "cron", "created_at": {"$gt": paused_at}}
+        )
+
+    await eventually(ticking_again, within=20, what="a heartbeat run after resuming")
+
+
+async def test_a_jobs_api_schedule_is_created_paused_and_deleted_from_the_page(
+    page: Page, worker: RunningWorker, e2e_db: Database
+) -> None:
+    name = letters_key("dash-sched-")
+    await page.goto("/dashboard/schedules")
+    form = page.locator("form[action='/dashboard/schedules']")
+    await form.locator("input[name=name]").fill(name)
+    await form.locator("select[name=job]").select_option("flaky_job")
+    await form.locator("input[name=cron]").fill("@every 1s")
+    await form.locator("input[name=payload]").fill(f'{{"key": "{name}"}}')
+    await form.locator("button:has-text('Create')").click()
+    await expect(page.locator(".notice")).to_contain_text(f"schedule {name} created")
+
+    async def fired() -> int:
+        return await e2e_db["job_runs"].count_documents({"trigger.schedule": name})
+
+    await eventually(fired, within=30, what="the new schedule to fire")
+    row = page.locator(f"tr[data-schedule='{name}']")
+    await row.locator("button:has-text('Pause')").click()
+    await expect(page.locator(".notice")).to_contain_text("pause done")
+    async with httpx.AsyncClient(base_url=worker.sidecar_url) as sidecar:
+        job = await sidecar.get(f"/v1.0/jobs/{name}")
+    assert job.status_code >= 400, "the sidecar still has the paused schedule's job"
+    await expect(row).to_contain_text("paused")
+    await shot(page, "schedules")
+
+    page.on("dialog", lambda dialog: dialog.accept())
+    await row.locator("button:has-text('Delete')").click()
+    await expect(page.locator(".notice")).to_contain_text("delete done")
+    await expect(row).to_have_count(0)
+    assert await e2e_db["schedules"].find_one({"_id": name}) is None
+
+
+async def test_every_page_renders_in_the_browser(page: Page) -> None:
+    for link, heading in [
+        ("Overview", "Overview"),
+        ("Runs", "Runs"),
+        ("Failures", "Failures"),
+        ("Schedules", "Schedules"),
+        ("Jobs", "Jobs"),
+        ("Audit log", "Audit log"),
+    ]:
+        await page.click(f"nav >> text={link}")
+        await expect(page.locator("h1")).to_have_text(heading)
+        await shot(page, f"page-{link.lower().replace(' ', '-')}")
+        if link == "Jobs":
+            job = page.locator("tr[data-job='chunked_job']")
+            await expect(job).to_contain_text("chunks of 1")
