@@ -43,6 +43,8 @@ from app.integrations.http import ResilientHttp
 from app.repositories.audit import AuditRepository
 from app.repositories.instances import InstanceRepository
 from app.repositories.pauses import PauseRepository
+from app.repositories.run_counts import RunCounts
+from app.repositories.run_history import RunHistory
 from app.repositories.run_stats import RunStatsRepository
 from app.repositories.runs import RunRepository
 from app.repositories.schedules import ScheduleRepository
@@ -217,7 +219,6 @@ def _heartbeat(
         interval_seconds=settings.worker.heartbeat_seconds,
         executor=executor,
         metrics=metrics,
-        runs=RunRepository(db),
         instances=InstanceRepository(db),
         stats=RunStatsRepository(db),
         jobs=len(registry),
@@ -239,10 +240,11 @@ def _app_state(
 ) -> AppState:
     db = database_of(mongo)
     schedules, pauses, audit = ScheduleRepository(db), PauseRepository(db), AuditRepository(db)
+    history = RunHistory(db)
     actions = OperatorActions(
         dispatcher=dispatcher,
         poller=poller,
-        runs=runs,
+        history=history,
         schedules=schedules,
         pauses=pauses,
         sidecar=sidecar,
@@ -256,6 +258,8 @@ def _app_state(
         dispatcher=dispatcher,
         poller=poller,
         runs=runs,
+        history=history,
+        counts=RunCounts(history),
         schedules=schedules,
         instance=instance,
         actions=actions,

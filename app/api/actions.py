@@ -13,7 +13,7 @@ from app.models.runs import JobRun
 from app.models.schedules import JobSchedule
 from app.repositories.audit import AuditEntry, AuditRepository
 from app.repositories.pauses import Pause, PauseRepository
-from app.repositories.runs import RunRepository
+from app.repositories.run_history import RunHistory
 from app.repositories.schedules import ScheduleRepository
 
 Role = Literal["operator", "viewer"]
@@ -45,7 +45,7 @@ class UnknownSchedule(LookupError):
 class OperatorActions:
     dispatcher: Dispatcher
     poller: RunPoller
-    runs: RunRepository
+    history: RunHistory
     schedules: ScheduleRepository
     pauses: PauseRepository
     sidecar: Sidecar
@@ -74,7 +74,7 @@ class OperatorActions:
         """Requeues every dead run of `job` (all jobs: None) whose failure has `fingerprint`;
         one that cannot be (its job is not registered here, another operator requeued it
         first) is skipped with the reason."""
-        ids = await self.runs.dead_ids_matching(job=job, fingerprint=fingerprint)
+        ids = await self.history.dead_ids_matching(job=job, fingerprint=fingerprint)
         done = Requeued()
         for run_id in ids:
             try:

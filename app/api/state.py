@@ -15,6 +15,8 @@ from app.dispatch.poller import RunPoller
 from app.repositories.audit import AuditRepository
 from app.repositories.instances import InstanceRepository
 from app.repositories.pauses import PauseRepository
+from app.repositories.run_counts import RunCounts
+from app.repositories.run_history import RunHistory
 from app.repositories.run_stats import RunStatsRepository
 from app.repositories.runs import RunRepository
 from app.repositories.schedules import ScheduleRepository
@@ -30,6 +32,8 @@ class AppState:
     dispatcher: Dispatcher
     poller: RunPoller
     runs: RunRepository
+    history: RunHistory
+    counts: RunCounts
     schedules: ScheduleRepository
     instance: str
     actions: OperatorActions

@@ -25,17 +25,17 @@ def sessions_of(request: Request) -> Sessions:
     return sessions
 
 
-async def current_session(request: Request, response: Response) -> Session:
+async def current_session(request: Request) -> Session:
     sessions = sessions_of(request)
     session = sessions.read(request.cookies.get(COOKIE))
     if session is not None:
         return session
     if not sessions.open:
-        raise LoginRequired(
-            request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        )
+        query = f"?{request.url.query}" if request.url.query else ""
+        raise LoginRequired(request.url.path + query)
     session, cookie = sessions.issue(role="operator", name="anonymous")
-    set_session_cookie(response, request, cookie, sessions.max_age_seconds)
+    # The page rendered for this request sets it (`app.dashboard.pages.render`).
+    request.state.new_session_cookie = cookie
     return session
 
 

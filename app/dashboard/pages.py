@@ -7,7 +7,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
-from app.dashboard.deps import sessions_of
+from app.dashboard.deps import sessions_of, set_session_cookie
 from app.dashboard.session import Session
 from app.dashboard.templating import templates
 
@@ -31,7 +31,7 @@ def render(
     **context: Any,
 ) -> Response:
     sessions = sessions_of(request)
-    return templates.TemplateResponse(
+    response = templates.TemplateResponse(
         request,
         template,
         {
@@ -46,6 +46,10 @@ def render(
         },
         status_code=status_code,
     )
+    fresh = getattr(request.state, "new_session_cookie", None)
+    if fresh is not None:
+        set_session_cookie(response, request, fresh, sessions.max_age_seconds)
+    return response
 
 
 def back_to(path: str, *, notice: str | None = None, problem: str | None = None) -> Response:

@@ -1,6 +1,6 @@
 """The heartbeat: every few seconds, each instance says it is alive (name, start, in-flight
-runs, RSS, version), writes the run statistics it gathered, and counts the dead set for the
-metrics. A database outage skips beats; the statistics wait in memory for the next one."""
+runs, RSS, version) and writes the run statistics it gathered. A database outage skips
+beats; the statistics wait in memory for the next one."""
 
 import asyncio
 import contextlib
@@ -12,10 +12,8 @@ from loguru import logger
 from app.core.clock import utc_now
 from app.dispatch.executor import RunExecutor
 from app.dispatch.metrics import RunMetrics
-from app.models.runs import RunStatus
 from app.repositories.instances import InstanceBeat, InstanceRepository
 from app.repositories.run_stats import RunStatsRepository
-from app.repositories.runs import RunRepository
 
 # An instance unheard of for this many beats is not live; after a day it is forgotten.
 LIVE_BEATS = 3
@@ -40,7 +38,6 @@ class Heartbeat:
         interval_seconds: float,
         executor: RunExecutor,
         metrics: RunMetrics,
-        runs: RunRepository,
         instances: InstanceRepository,
         stats: RunStatsRepository,
         jobs: int,
@@ -50,7 +47,6 @@ class Heartbeat:
         self._interval = interval_seconds
         self._executor = executor
         self._metrics = metrics
-        self._runs = runs
         self._instances = instances
         self._stats = stats
         self._jobs = jobs
@@ -91,7 +87,6 @@ class Heartbeat:
                     jobs=self._jobs,
                 )
             )
-            self._metrics.dead_set.set(await self._runs.count(status=RunStatus.DEAD, dead_set=True))
             await self._instances.forget_silent(now=now, after=FORGET_AFTER)
         except Exception as exc:
             logger.bind(error=repr(exc)).warning("heartbeat not written; trying again next beat")

@@ -54,7 +54,7 @@ class RunMetrics:
         )
         self.dead_set = Gauge(
             "worker_dead_set_size",
-            "Dead runs not requeued, as last counted by this instance's heartbeat.",
+            "Dead runs not requeued (counted at most every 10 s per instance).",
             registry=registry,
         )
 

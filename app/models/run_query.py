@@ -18,8 +18,3 @@ class RunQuery(BaseModel):
     """Matched, case-insensitively, against the payload, result and error."""
     before: str | None = None
     limit: int = Field(50, ge=1, le=500)
-
-    @property
-    def needs_scan(self) -> bool:
-        """Filters no index serves: applied to the runs the indexed part of the query yields."""
-        return bool(self.text) or self.trigger is not None

@@ -6,9 +6,7 @@ by one instance, which holds a lease on it while it works and renews it. A lease
 conditional on the lease owner, so a stale instance cannot overwrite a run another took over.
 """
 
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,8 +15,6 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from app.db.mongo import Database, Document
-from app.models.failures import FailureGroup, fingerprint_of, normalised
-from app.models.run_query import RunQuery
 from app.models.runs import Attempt, JobRun, Progress, Refusal, RunError, RunStatus
 
 COLLECTION = "job_runs"
@@ -39,20 +35,6 @@ INDEXES = [
 # serves as well: running runs (expired leases, key sequences' orphans) number no more than
 # the instances' in-flight runs, and waiting runs of key sequences are found among waiting runs.
 OBSOLETE_INDEXES = {"expired_leases", "key_sequences"}
-
-# How many runs one page of a search may read for the filters no index serves (free text,
-# trigger type); a page cut there says so, and its `next` goes on from where it stopped.
-SCAN_BUDGET = 2_000
-# How many dead runs the failure groups are made of, newest first.
-DEAD_SET_SCAN = 20_000
-
-
-@dataclass
-class RunPage:
-    runs: list[JobRun]
-    next: str | None
-    scanned: int
-    cut_by_budget: bool = False
 
 
 class RunRepository:
@@ -88,7 +70,7 @@ class RunRepository:
 
     async def find_by_dedupe_key(self, *, job: str, dedupe_key: str) -> JobRun | None:
         document = await self._runs.find_one({"dedupe_key": f"{job}|{dedupe_key}"})
-        return _from_document(document) if document else None
+        return run_of(document) if document else None
 
     # -- claiming and leases -----------------------------------------------------------------
 
@@ -158,7 +140,7 @@ class RunRepository:
                         {"_id": document["_id"]}, {"$set": {"started_at": now}}
                     )
                     document["started_at"] = now
-                return _from_document(document)
+                return run_of(document)
         return None
 
     async def _bury_orphan(self, document: Document, *, instance: str, now: datetime) -> None:
@@ -219,7 +201,7 @@ class RunRepository:
         found: list[JobRun] = []
         for query in (waiting, orphaned):
             cursor = self._runs.find({**query, **scope}).sort("_id", ASCENDING).limit(limit)
-            found += [_from_document(document) async for document in cursor]
+            found += [run_of(document) async for document in cursor]
         return sorted(found, key=lambda run: run.id)[:limit]
 
     async def hold(self, *, run_id: str, until: datetime) -> bool:
@@ -336,7 +318,7 @@ class RunRepository:
             },
             return_document=ReturnDocument.AFTER,
         )
-        return _from_document(document) if document else None
+        return run_of(document) if document else None
 
     async def request_cancel(self, *, run_id: str) -> JobRun | None:
         """Flags a running run; its handler stops at the next chunk boundary."""
@@ -345,7 +327,7 @@ class RunRepository:
             {"$set": {"cancel_requested": True}},
             return_document=ReturnDocument.AFTER,
         )
-        return _from_document(document) if document else None
+        return run_of(document) if document else None
 
     async def retry_now(self, *, run_id: str, now: datetime) -> JobRun | None:
         """Brings a failed run's next attempt forward to now."""
@@ -354,7 +336,7 @@ class RunRepository:
             {"$set": {"next_attempt_at": now}},
             return_document=ReturnDocument.AFTER,
         )
-        return _from_document(document) if document else None
+        return run_of(document) if document else None
 
     async def mark_requeued(self, *, run_id: str, new_run_id: str) -> bool:
         """Takes a dead run out of the dead set, once: False if it was requeued already."""
@@ -370,130 +352,7 @@ class RunRepository:
         if not ObjectId.is_valid(run_id):
             return None
         document = await self._runs.find_one({"_id": ObjectId(run_id)})
-        return _from_document(document) if document else None
-
-    async def list_runs(
-        self,
-        *,
-        job: str | None = None,
-        status: RunStatus | None = None,
-        limit: int = 50,
-        before: str | None = None,
-        dead_set: bool = False,
-    ) -> list[JobRun]:
-        """Newest first; `before` is the id of the last run of the previous page."""
-        query: Document = {}
-        if job:
-            query["job"] = job
-        if status:
-            query["status"] = status.value
-        if dead_set:
-            query.update(status=RunStatus.DEAD.value, requeued_as=None)
-        if before:
-            query["_id"] = {"$lt": _oid(before)}
-        cursor = self._runs.find(query).sort("_id", DESCENDING).limit(limit)
-        return [_from_document(document) async for document in cursor]
-
-    async def search(
-        self, query: RunQuery, *, kind_jobs: Sequence[str] | None = None, budget: int = SCAN_BUDGET
-    ) -> RunPage:
-        """A page of runs, newest first. The query sent is led by an index (job or status, and
-        the time range as `_id` bounds, since an ObjectId holds its creation time); free text
-        and the trigger type are matched here, on at most `budget` runs."""
-        filters: Document = {}
-        if query.job:
-            filters["job"] = query.job
-        elif query.kind is not None:
-            filters["job"] = {"$in": list(kind_jobs or [])}
-        if query.status:
-            filters["status"] = query.status.value
-        ids: Document = {}
-        if query.since:
-            ids["$gte"] = ObjectId.from_datetime(query.since)
-        if query.until:
-            ids["$lt"] = ObjectId.from_datetime(query.until)
-        if query.before and ObjectId.is_valid(query.before):
-            ids["$lt"] = min(ObjectId(query.before), ids.get("$lt", ObjectId(query.before)))
-        if ids:
-            filters["_id"] = ids
-        if not query.needs_scan:
-            cursor = self._runs.find(filters).sort("_id", DESCENDING).limit(query.limit)
-            runs = [_from_document(document) async for document in cursor]
-            more = len(runs) == query.limit
-            return RunPage(runs, runs[-1].id if more else None, len(runs))
-        cursor = self._runs.find(filters).sort("_id", DESCENDING).limit(budget + 1)
-        found: list[JobRun] = []
-        scanned = 0
-        last_id: str | None = None
-        async for document in cursor:
-            if scanned == budget:
-                return RunPage(found, last_id, scanned, cut_by_budget=True)
-            scanned += 1
-            last_id = str(document["_id"])
-            if _matches(document, query):
-                found.append(_from_document(document))
-                if len(found) == query.limit:
-                    return RunPage(found, last_id, scanned)
-        return RunPage(found, None, scanned)
-
-    async def count(self, *, status: RunStatus, dead_set: bool = False) -> int:
-        query: Document = {"status": status.value}
-        if dead_set:
-            query["requeued_as"] = None
-        return await self._runs.count_documents(query)
-
-    async def failure_groups(
-        self, *, job: str | None = None, limit: int = DEAD_SET_SCAN
-    ) -> list[FailureGroup]:
-        """The dead set (newest `limit` runs) grouped by failure fingerprint, largest first."""
-        groups: dict[str, FailureGroup] = {}
-        async for document in self._dead_set(job=job, limit=limit):
-            error = document.get("error") or {}
-            error_type, message = error.get("type", "Unknown"), error.get("message", "")
-            key = fingerprint_of(error_type, message)
-            group = groups.get(key)
-            if group is None:
-                group = groups[key] = FailureGroup(
-                    fingerprint=key,
-                    error_type=error_type,
-                    message=normalised(message),
-                    example=message[:500],
-                )
-            group.add(job=document["job"], at=document.get("finished_at"))
-        return sorted(groups.values(), key=lambda g: (-g.count, g.fingerprint))
-
-    async def dead_ids_matching(
-        self, *, job: str | None, fingerprint: str | None, limit: int = DEAD_SET_SCAN
-    ) -> list[str]:
-        """The ids of dead runs (not requeued) of `job` whose failure has `fingerprint`."""
-        matching: list[str] = []
-        async for document in self._dead_set(job=job, limit=limit):
-            error = document.get("error") or {}
-            key = fingerprint_of(error.get("type", "Unknown"), error.get("message", ""))
-            if fingerprint is None or key == fingerprint:
-                matching.append(str(document["_id"]))
-        return matching
-
-    def _dead_set(self, *, job: str | None, limit: int) -> Any:
-        query: Document = {"status": RunStatus.DEAD.value, "requeued_as": None}
-        if job:
-            query["job"] = job
-        projection = {"job": True, "error.type": True, "error.message": True, "finished_at": True}
-        return self._runs.find(query, projection=projection).sort("_id", DESCENDING).limit(limit)
-
-    async def last_fired(self, *, job: str, schedule: str | None = None) -> JobRun | None:
-        """The newest run of a cron binding's ticks (or of one Jobs API schedule's firings)."""
-        query: Document = {"job": job}
-        if schedule is None:
-            query["trigger.type"] = "cron"
-        else:
-            query["trigger.schedule"] = schedule
-        document = await self._runs.find_one(query, sort=[("_id", DESCENDING)])
-        return _from_document(document) if document else None
-
-    async def latest(self, *, job: str) -> JobRun | None:
-        document = await self._runs.find_one({"job": job}, sort=[("_id", DESCENDING)])
-        return _from_document(document) if document else None
+        return run_of(document) if document else None
 
     async def finished_between(self, *, start: datetime, end: datetime) -> list[Document]:
         """The finished runs of a period, reduced to what a report needs."""
@@ -515,18 +374,6 @@ class RunRepository:
             {"status": {"$in": FINISHED}, "finished_at": {"$lt": cutoff}}
         )
         return outcome.deleted_count
-
-
-def _matches(document: Document, query: RunQuery) -> bool:
-    if query.trigger is not None and (document.get("trigger") or {}).get("type") != query.trigger:
-        return False
-    if not query.text:
-        return True
-    needle = query.text.casefold()
-    haystack = json.dumps(
-        [document.get("payload"), document.get("result"), document.get("error")], default=str
-    )
-    return needle in haystack.casefold()
 
 
 def _oid(run_id: str) -> ObjectId:
@@ -551,5 +398,5 @@ def _to_document(run: JobRun) -> Document:
     return document
 
 
-def _from_document(document: Document) -> JobRun:
+def run_of(document: Document) -> JobRun:
     return JobRun.model_validate({**document, "id": str(document["_id"])})

@@ -57,10 +57,25 @@ async def test_every_route_but_the_probes_refuses_a_caller_without_its_token(
     answered = {}
     for method, path in calls:
         response = await client.request(method, path)
-        answered[f"{method} {path}"] = response.status_code
+        answered[f"{method} {path}"] = (
+            response.status_code,
+            response.headers.get("location", ""),
+        )
 
-    open_routes = {call for call, status in answered.items() if status != 401}
-    assert {call.split()[1] for call in open_routes} == {"/healthz", "/readyz"}
+    open_routes = {call for call, (status, _) in answered.items() if status != 401}
+    # The dashboard sends a browser without a session to its login page instead.
+    to_login = {
+        call
+        for call, (status, location) in answered.items()
+        if status == 303 and location.startswith("/dashboard/login")
+    }
+    assert {call.split()[1] for call in open_routes - to_login} == {
+        "/healthz",
+        "/readyz",
+        "/dashboard/login",
+        "/dashboard/static",
+    }
+    assert {call.split()[1] for call in to_login} >= {"/dashboard", "/dashboard/runs/x/cancel"}
 
 
 async def test_a_token_opens_only_its_own_audience(
@@ -88,3 +103,6 @@ def test_every_path_has_exactly_one_audience() -> None:
     assert audience_of("/heartbeat-cron", bindings) is Audience.SIDECAR
     assert audience_of("/api/runs", bindings) is Audience.OPERATOR
     assert audience_of("/no/such/route", bindings) is Audience.OPERATOR
+    assert audience_of("/dashboard", bindings) is Audience.DASHBOARD
+    assert audience_of("/dashboard/runs/x", bindings) is Audience.DASHBOARD
+    assert audience_of("/dashboardx", bindings) is Audience.OPERATOR

@@ -36,7 +36,12 @@ async def test_a_second_firing_of_a_tick_is_refused_by_the_index_and_noted(
     if second["run_id"] != first["run_id"]:  # the two firings fell on two ticks: try once more
         first = second
         second = (await client.post("/scale-tick-cron")).json()
-    assert second == {"run_id": first["run_id"], "created": False, "claimed_by": None}
+    assert second == {
+        "run_id": first["run_id"],
+        "created": False,
+        "claimed_by": None,
+        "paused": False,
+    }
 
     async def noted() -> list[dict[str, str]] | None:
         run = await db["job_runs"].find_one({"job": "scale_tick", "refusals": {"$ne": []}})

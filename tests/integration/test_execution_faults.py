@@ -226,7 +226,12 @@ async def test_a_redelivered_schedule_firing_makes_one_run(
         second = (await client.post("/job/every-minute", json=data)).json()
 
     assert first["created"] is True
-    assert second == {"run_id": first["run_id"], "created": False, "claimed_by": None}
+    assert second == {
+        "run_id": first["run_id"],
+        "created": False,
+        "claimed_by": None,
+        "paused": False,
+    }
     run = await db["job_runs"].find_one({"_id": ObjectId(first["run_id"])})
     assert run is not None
     assert run["trigger"]["schedule"] == "every-minute"

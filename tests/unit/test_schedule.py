@@ -84,3 +84,17 @@ def test_an_every_schedules_firings_keep_their_own_occurrences_when_late() -> No
 
     assert len(set(occurrences)) == len(firings)
     assert every_second.occurrence_of(firings[1] + timedelta(milliseconds=300)) == occurrences[1]
+
+
+def test_the_next_fire_follows_the_grid_of_each_kind_of_schedule() -> None:
+    now = datetime(2026, 12, 1, 10, 0, 7, 500_000, tzinfo=UTC)
+    assert Schedule.parse("0 */5 * * * *").next_after(now) == now.replace(
+        minute=5, second=0, microsecond=0
+    )
+    assert Schedule.parse("*/15 * * * *").next_after(now) == now.replace(
+        minute=15, second=0, microsecond=0
+    )
+    assert Schedule.parse("@every 2s").next_after(now) == now.replace(second=8, microsecond=0)
+    anchor = datetime(2026, 12, 1, 10, 0, 0, 300_000, tzinfo=UTC)
+    assert Schedule.parse("@every 2s").next_after(now, anchor=anchor) == anchor.replace(second=8)
+    assert Schedule.parse("@daily").next_after(now) == datetime(2026, 12, 2, tzinfo=UTC)

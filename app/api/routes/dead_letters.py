@@ -32,7 +32,7 @@ async def list_dead_letters(
     before: str | None = None,
 ) -> Page[DeadLetterOut]:
     """Dead runs not requeued yet, newest first."""
-    runs = await state.runs.list_runs(job=job, limit=limit, before=before, dead_set=True)
+    runs = await state.history.list_runs(job=job, limit=limit, before=before, dead_set=True)
     return Page(
         items=[DeadLetterOut.of(r) for r in runs],
         next=runs[-1].id if len(runs) == limit else None,
@@ -42,7 +42,7 @@ async def list_dead_letters(
 @router.get("/groups")
 async def list_failure_groups(state: State, job: str | None = None) -> list[FailureGroupOut]:
     """The dead set grouped by failure: error type and message with ids and numbers taken out."""
-    return [FailureGroupOut.of(group) for group in await state.runs.failure_groups(job=job)]
+    return [FailureGroupOut.of(group) for group in await state.history.failure_groups(job=job)]
 
 
 @router.post("/requeue", responses=problems(404))
@@ -57,7 +57,7 @@ async def requeue_matching(
 ) -> RequeuedOut:
     """Requeues every dead run matching the filter; with `dry_run` (the default), counts them."""
     if dry_run:
-        ids = await state.runs.dead_ids_matching(job=job, fingerprint=fingerprint)
+        ids = await state.history.dead_ids_matching(job=job, fingerprint=fingerprint)
         return RequeuedOut(matching=len(ids), requeued=[], skipped={})
     done = await state.actions.requeue_matching(job=job, fingerprint=fingerprint, actor=API_CALLER)
     return RequeuedOut(

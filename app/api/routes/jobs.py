@@ -20,7 +20,7 @@ router = APIRouter(
 async def list_jobs(state: State) -> list[JobOut]:
     """Every registered worker with its kind, trigger and last run."""
     return [
-        JobOut.of(worker, await state.runs.latest(job=worker.name)) for worker in state.registry
+        JobOut.of(worker, await state.history.latest(job=worker.name)) for worker in state.registry
     ]
 
 

@@ -5,6 +5,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.api.deps import State, operator_auth
 
+# A scrape every 15 s or so: the dead set is counted at most that often per instance.
+SCRAPE_COUNTS_MAX_AGE_SECONDS = 10.0
+
 router = APIRouter(tags=["metrics"], dependencies=[Depends(operator_auth)])
 
 
@@ -12,4 +15,6 @@ router = APIRouter(tags=["metrics"], dependencies=[Depends(operator_auth)])
 async def get_metrics(state: State) -> Response:
     """Runs by job, kind and outcome, attempt durations, queue wait, event lag, in-flight runs
     and the dead set's size, for Prometheus to scrape."""
+    counts = await state.counts.get(max_age_seconds=SCRAPE_COUNTS_MAX_AGE_SECONDS)
+    state.metrics.dead_set.set(counts["dead"])
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -27,7 +27,7 @@ async def list_runs(
     before: Annotated[str | None, Query(description="the `next` of the previous page")] = None,
 ) -> Page[RunOut]:
     """Runs, newest first, filtered by job and status."""
-    runs = await state.runs.list_runs(job=job, status=status, limit=limit, before=before)
+    runs = await state.history.list_runs(job=job, status=status, limit=limit, before=before)
     return Page(
         items=[RunOut.of(r) for r in runs], next=runs[-1].id if len(runs) == limit else None
     )

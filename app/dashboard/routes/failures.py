@@ -9,6 +9,7 @@ from starlette.responses import Response
 from app.dashboard.actions import Done, act
 from app.dashboard.deps import ActingSession, CurrentSession, State
 from app.dashboard.pages import client_of, render
+from app.repositories.run_history import DEAD_SET_PAGE_SCAN
 
 router = APIRouter()
 
@@ -19,14 +20,15 @@ async def list_failures(
 ) -> Response:
     """Failure groups (error type and normalised message) with counts, first and last seen."""
     job = job or None
-    groups = await state.runs.failure_groups(job=job)
-    newest = await state.runs.list_runs(job=job, limit=20, dead_set=True)
+    groups = await state.history.failure_groups(job=job)
+    newest = await state.history.list_runs(job=job, limit=20, dead_set=True)
     return render(
         request,
         "failures.html",
         session,
         page="failures",
         groups=groups,
+        scan=DEAD_SET_PAGE_SCAN,
         newest=newest,
         job=job or "",
         jobs=sorted(w.name for w in state.registry),
@@ -43,8 +45,8 @@ async def confirm_requeue(
 ) -> Response:
     """The dry run: how many dead runs the filter matches, and a form to confirm."""
     job, fingerprint = job or None, fingerprint or None
-    ids = await state.runs.dead_ids_matching(job=job, fingerprint=fingerprint)
-    groups = await state.runs.failure_groups(job=job)
+    ids = await state.history.dead_ids_matching(job=job, fingerprint=fingerprint)
+    groups = await state.history.failure_groups(job=job)
     group = next((g for g in groups if g.fingerprint == fingerprint), None)
     return render(
         request,

@@ -21,7 +21,8 @@ from app.dashboard.pages import client_of, render
 from app.dashboard.timeline import timeline_of
 from app.models.run_query import RunQuery
 from app.models.runs import JobRun, RunStatus, TriggerType, WorkerKind
-from app.repositories.runs import RunPage, UnknownRun
+from app.repositories.run_history import RunPage
+from app.repositories.runs import UnknownRun
 
 router = APIRouter()
 CSV_MAX_ROWS = 10_000
@@ -51,7 +52,7 @@ def parse_query(request: Request) -> tuple[RunQuery, str | None]:
 
 async def search(state: AppState, query: RunQuery) -> RunPage:
     kind_jobs = [w.name for w in state.registry if w.kind == query.kind] if query.kind else None
-    return await state.runs.search(query, kind_jobs=kind_jobs)
+    return await state.history.search(query, kind_jobs=kind_jobs)
 
 
 @router.get("/runs")

@@ -44,7 +44,7 @@ async def list_schedules(request: Request, session: CurrentSession, state: State
     for worker in state.registry:
         if worker.binding is None or worker.schedule is None:
             continue
-        last = await state.runs.last_fired(job=worker.name)
+        last = await state.history.last_fired(job=worker.name)
         paused = worker.name in pauses
         rows.append(
             ScheduleRow(
@@ -61,7 +61,7 @@ async def list_schedules(request: Request, session: CurrentSession, state: State
             )
         )
     for schedule in await state.schedules.list():
-        last = await state.runs.last_fired(job=schedule.job, schedule=schedule.name)
+        last = await state.history.last_fired(job=schedule.job, schedule=schedule.name)
         rows.append(
             ScheduleRow(
                 source="jobs-api",
