@@ -5,21 +5,57 @@ Screenshots of each page are saved under .state/screenshots/.
 """
 
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
+from pymongo import AsyncMongoClient
 
 from app.db.mongo import Database, Document
-from tests.e2e.deployment import OPERATOR_TOKEN, ROOT, RunningWorker
-from tests.support import eventually, run_reaching
+from tests.e2e.deployment import (
+    OPERATOR_TOKEN,
+    ROOT,
+    Ports,
+    RunningWorker,
+    database_of,
+    prepare_worker,
+    started,
+)
+from tests.support import eventually, run_reaching, unique_database
 
 pytestmark = pytest.mark.e2e
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = ROOT / ".state" / "screenshots"
+DASHBOARD_PORTS = Ports(app=18600, http=14100, grpc=15601, metrics=19690)
+
+
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWorker]:
+    """A deployment of its own (app id, ports, database), stopped when the module ends: the
+    session's shared worker is left to the modules that need it."""
+    deployment = prepare_worker(
+        tmp_path_factory.mktemp("dashboard"),
+        app_id="worker-dashboard",
+        ports=DASHBOARD_PORTS,
+        database=unique_database("aevatar_dashboard"),
+        env={},
+        # The one-second cron binding of `scale_tick`, which the schedules test pauses.
+        resources=[Path(__file__).parent / "components"],
+    )
+    with started(deployment) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+async def e2e_db(
+    worker: RunningWorker, mongo: AsyncMongoClient[dict[str, Any]]
+) -> AsyncIterator[Database]:
+    async with database_of(worker, mongo) as db:
+        yield db
 
 
 def letters_key(prefix: str) -> str:
@@ -221,22 +257,22 @@ async def test_a_cron_job_is_paused_and_resumed_from_the_schedules_page(
     page: Page, worker: RunningWorker, e2e_db: Database
 ) -> None:
     await page.click("nav >> text=Schedules")
-    row = page.locator("tr[data-schedule='heartbeat-cron']")
-    await expect(row).to_contain_text("@every 2s")
+    row = page.locator("tr[data-schedule='scale-tick-cron']")
+    await expect(row).to_contain_text("@every 1s")
     await row.locator("button:has-text('Pause')").click()
-    await expect(page.locator(".notice")).to_contain_text("heartbeat paused")
+    await expect(page.locator(".notice")).to_contain_text("scale_tick paused")
     try:
-        paused = await e2e_db["paused_jobs"].find_one({"_id": "heartbeat"})
+        paused = await e2e_db["paused_jobs"].find_one({"_id": "scale_tick"})
         assert paused is not None
         paused_at = paused["paused_at"]
 
         async def skipped_two() -> Document | None:
-            document = await e2e_db["paused_jobs"].find_one({"_id": "heartbeat"})
+            document = await e2e_db["paused_jobs"].find_one({"_id": "scale_tick"})
             return document if document and document["skipped_firings"] >= 2 else None
 
         await eventually(skipped_two, within=20, what="two firings of a paused binding")
         made = await e2e_db["job_runs"].count_documents(
-            {"job": "heartbeat", "trigger.type": "cron", "created_at": {"$gt": paused_at}}
+            {"job": "scale_tick", "trigger.type": "cron", "created_at": {"$gt": paused_at}}
         )
         assert made == 0
         await page.reload()
@@ -245,14 +281,14 @@ async def test_a_cron_job_is_paused_and_resumed_from_the_schedules_page(
     finally:
         await page.goto("/dashboard/schedules")
         await row.locator("button:has-text('Resume')").click()
-    await expect(page.locator(".notice")).to_contain_text("heartbeat resumed")
+    await expect(page.locator(".notice")).to_contain_text("scale_tick resumed")
 
     async def ticking_again() -> int:
         return await e2e_db["job_runs"].count_documents(
-            {"job": "heartbeat", "trigger.type": "cron", "created_at": {"$gt": paused_at}}
+            {"job": "scale_tick", "trigger.type": "cron", "created_at": {"$gt": paused_at}}
         )
 
-    await eventually(ticking_again, within=20, what="a heartbeat run after resuming")
+    await eventually(ticking_again, within=20, what="a scale_tick run after resuming")
 
 
 async def test_a_jobs_api_schedule_is_created_paused_and_deleted_from_the_page(
