@@ -62,6 +62,14 @@ async def eventually(
         await asyncio.sleep(interval)
 
 
+async def trigger(api: "httpx.AsyncClient", job: str, payload: Any = None) -> str:
+    """Starts a run of `job` through the operator API; its id."""
+    response = await api.post(f"/api/jobs/{job}/trigger", json={"payload": payload})
+    assert response.status_code == 202, response.text
+    run_id: str = response.json()["run_id"]
+    return run_id
+
+
 async def run_reaching(
     client: "httpx.AsyncClient", run_id: str, statuses: set[str], *, within: float = 30.0
 ) -> dict[str, Any]:

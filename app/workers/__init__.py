@@ -1,0 +1,19 @@
+"""What a worker's author imports:
+
+from app.workers import GiveUp, JobContext, RetryLater, RunCancelled, registry
+"""
+
+from app.workers.context import JobContext
+from app.workers.errors import GiveUp, LeaseLost, RetryLater, RunCancelled, WorkerError
+from app.workers.registry import RegistrationError, registry
+
+__all__ = [
+    "GiveUp",
+    "JobContext",
+    "LeaseLost",
+    "RegistrationError",
+    "RetryLater",
+    "RunCancelled",
+    "WorkerError",
+    "registry",
+]

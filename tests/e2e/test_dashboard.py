@@ -24,7 +24,7 @@ from tests.e2e.deployment import (
     prepare_worker,
     started,
 )
-from tests.support import eventually, run_reaching, unique_database
+from tests.support import eventually, run_reaching, trigger, unique_database
 
 pytestmark = pytest.mark.e2e
 
@@ -63,12 +63,9 @@ def letters_key(prefix: str) -> str:
     return prefix + "".join(random.choices("ghijklmnopqrstuvwxyz", k=10))
 
 
-async def trigger(worker: RunningWorker, job: str, payload: Any = None) -> str:
+async def start(worker: RunningWorker, job: str, payload: Any = None) -> str:
     async with worker.api() as api:
-        response = await api.post(f"/api/jobs/{job}/trigger", json={"payload": payload})
-    assert response.status_code == 202, response.text
-    run_id: str = response.json()["run_id"]
-    return run_id
+        return await trigger(api, job, payload)
 
 
 async def wait_for_status(worker: RunningWorker, run_id: str, *statuses: str) -> dict[str, Any]:
@@ -127,7 +124,7 @@ async def test_a_request_without_the_session_is_refused(
     await expect(anonymous.locator(".problem")).to_contain_text("not the operator's")
     await context.close()
 
-    run_id = await trigger(worker, "deferring_job")
+    run_id = await start(worker, "deferring_job")
     await wait_for_status(worker, run_id, "failed")
     async with httpx.AsyncClient(base_url=worker.app_url) as http:
         cancel = await http.post(f"/dashboard/runs/{run_id}/cancel", data={"csrf": "x"})
@@ -149,7 +146,7 @@ async def test_a_dead_run_is_requeued_from_the_failures_page_and_succeeds(
     page: Page, worker: RunningWorker, e2e_db: Database
 ) -> None:
     key = letters_key("dash-requeue-")
-    dead_id = await trigger(worker, "flaky_job", {"key": key, "fail_times": 3})
+    dead_id = await start(worker, "flaky_job", {"key": key, "fail_times": 3})
     await wait_for_status(worker, dead_id, "dead")
 
     await page.click("nav >> text=Failures")
@@ -183,7 +180,7 @@ async def test_a_dead_run_is_requeued_from_the_failures_page_and_succeeds(
 async def test_a_data_processors_progress_bar_moves_without_a_reload(
     page: Page, worker: RunningWorker
 ) -> None:
-    run_id = await trigger(worker, "chunked_job", {"chunks": 12, "chunk_ms": 400})
+    run_id = await start(worker, "chunked_job", {"chunks": 12, "chunk_ms": 400})
     await page.goto(f"/dashboard/runs/{run_id}")
     await page.evaluate("window.__sameDocument = true")
     bar = page.locator('[data-field="progress"]')
@@ -209,9 +206,9 @@ async def test_a_data_processors_progress_bar_moves_without_a_reload(
 async def test_a_filter_url_opened_directly_shows_only_matching_runs(
     page: Page, worker: RunningWorker
 ) -> None:
-    doomed = [await trigger(worker, "doomed_job") for _ in range(2)]
+    doomed = [await start(worker, "doomed_job") for _ in range(2)]
     key = letters_key("dash-filter-")
-    wanted = await trigger(worker, "flaky_job", {"key": key})
+    wanted = await start(worker, "flaky_job", {"key": key})
     for run_id in doomed:
         await wait_for_status(worker, run_id, "dead")
     await wait_for_status(worker, wanted, "succeeded")
@@ -242,7 +239,7 @@ async def test_the_overview_counts_update_live(page: Page, worker: RunningWorker
     tile = page.locator('[data-count="failed"]')
     before = int(await tile.inner_text())
     await page.evaluate("window.__sameDocument = true")
-    run_id = await trigger(worker, "deferring_job")
+    run_id = await start(worker, "deferring_job")
     await expect(tile).not_to_have_text(str(before), timeout=15_000)
     assert int(await tile.inner_text()) > before
     assert await page.evaluate("window.__sameDocument") is True

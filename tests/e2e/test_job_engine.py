@@ -13,7 +13,7 @@ from app.workers.builtin.message_queue import TOPIC as WORK_QUEUE
 from tests.e2e.customers import progress_reaching, seed_customers
 from tests.e2e.deployment import RunningWorker
 from tests.partner_api import PartnerApi
-from tests.support import eventually, run_reaching
+from tests.support import eventually, run_reaching, trigger
 from tests.workers import FLAKY_TOPIC
 
 pytestmark = pytest.mark.e2e
@@ -23,13 +23,6 @@ async def publish(worker: RunningWorker, topic: str, data: Any) -> None:
     async with httpx.AsyncClient() as http:
         response = await http.post(f"{worker.sidecar_url}/v1.0/publish/pubsub/{topic}", json=data)
     assert response.status_code == 204, response.text
-
-
-async def trigger(api: httpx.AsyncClient, job: str, payload: Any = None) -> str:
-    response = await api.post(f"/api/jobs/{job}/trigger", json={"payload": payload})
-    assert response.status_code == 202, response.text
-    run_id: str = response.json()["run_id"]
-    return run_id
 
 
 async def test_the_operator_api_requires_the_token(worker: RunningWorker) -> None:

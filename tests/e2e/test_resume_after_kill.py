@@ -11,8 +11,7 @@ from pymongo import AsyncMongoClient
 from app.db.mongo import Database
 from tests.e2e.customers import progress_reaching, seed_customers
 from tests.e2e.deployment import SPARE_PORTS, RunningWorker, database_of, prepare_worker
-from tests.e2e.test_job_engine import trigger
-from tests.support import run_reaching, unique_database
+from tests.support import run_reaching, trigger, unique_database
 
 pytestmark = pytest.mark.e2e
 

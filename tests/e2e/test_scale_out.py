@@ -21,8 +21,7 @@ from app.db.mongo import Database, Document
 from app.workers.builtin.message_queue import TOPIC as WORK_QUEUE
 from tests.e2e.customers import progress_reaching, seed_customers
 from tests.e2e.deployment import CLUSTER_PORTS, RunningWorker, database_of, running_cluster
-from tests.e2e.test_job_engine import trigger
-from tests.support import eventually, run_reaching, unique_database
+from tests.support import eventually, run_reaching, trigger, unique_database
 from tests.workers import ORDERED_TOPIC
 
 pytestmark = pytest.mark.e2e

@@ -8,13 +8,7 @@ import json
 
 import httpx
 
-from tests.support import run_reaching
-
-
-async def trigger(client: httpx.AsyncClient, job: str, payload: object = None) -> str:
-    response = await client.post(f"/api/jobs/{job}/trigger", json={"payload": payload})
-    run_id: str = response.json()["run_id"]
-    return run_id
+from tests.support import run_reaching, trigger
 
 
 async def test_the_csv_export_holds_the_filtered_view(client: httpx.AsyncClient) -> None:

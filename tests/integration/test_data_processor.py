@@ -10,8 +10,7 @@ from bson import ObjectId
 
 from app.core.clock import utc_now
 from app.db.mongo import Database
-from tests.integration.test_operator_api import trigger
-from tests.support import eventually, run_reaching
+from tests.support import eventually, run_reaching, trigger
 
 JOB = "recompute_customer_summaries"
 

@@ -21,8 +21,7 @@ from app.db.mongo import Database
 from app.repositories.runs import RunRepository
 from tests.integration.conftest import serve
 from tests.integration.test_events import cloud_event
-from tests.integration.test_operator_api import trigger
-from tests.support import eventually, run_reaching
+from tests.support import eventually, run_reaching, trigger
 from tests.workers import SINGLE_FILE_TOPIC
 
 

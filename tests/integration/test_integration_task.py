@@ -8,9 +8,8 @@ import pytest
 from app.core.config import DataSyncSection, Settings
 from app.db.mongo import Database
 from tests.integration.conftest import serve
-from tests.integration.test_operator_api import trigger
 from tests.partner_api import PartnerApi, PartnerState
-from tests.support import run_reaching
+from tests.support import run_reaching, trigger
 
 
 @pytest.fixture

@@ -5,14 +5,7 @@ import pytest
 from bson import ObjectId
 
 from app.db.mongo import Database
-from tests.support import eventually, run_reaching
-
-
-async def trigger(client: httpx.AsyncClient, job: str, payload: object = None) -> str:
-    response = await client.post(f"/api/jobs/{job}/trigger", json={"payload": payload})
-    assert response.status_code == 202, response.text
-    run_id: str = response.json()["run_id"]
-    return run_id
+from tests.support import eventually, run_reaching, trigger
 
 
 async def test_jobs_lists_every_kind_with_its_trigger(client: httpx.AsyncClient) -> None:

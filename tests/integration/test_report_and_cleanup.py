@@ -8,8 +8,7 @@ from bson import ObjectId
 
 from app.core.clock import utc_now
 from app.db.mongo import Database
-from tests.integration.test_operator_api import trigger
-from tests.support import run_reaching
+from tests.support import run_reaching, trigger
 
 
 def finished_run(

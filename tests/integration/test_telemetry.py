@@ -13,8 +13,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from app.core.config import Settings
 from app.main import create_app
 from tests.integration.test_events import cloud_event
-from tests.integration.test_operator_api import trigger
-from tests.support import eventually, run_reaching
+from tests.support import eventually, run_reaching, trigger
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"

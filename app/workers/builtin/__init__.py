@@ -1,21 +1,9 @@
-"""The built-in workers; importing this package registers them in `app.workers.registry`."""
+"""The built-in workers. Importing this package imports every module in it, which registers
+their workers in `app.workers.registry`: a worker added as a new module here needs no other
+edit."""
 
-from app.workers.builtin import (
-    customer_summaries,
-    data_sync,
-    domain_events,
-    heartbeat,
-    history_cleanup,
-    message_queue,
-    scheduled_report,
-)
+import importlib
+import pkgutil
 
-__all__ = [
-    "customer_summaries",
-    "data_sync",
-    "domain_events",
-    "heartbeat",
-    "history_cleanup",
-    "message_queue",
-    "scheduled_report",
-]
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
