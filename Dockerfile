@@ -22,9 +22,10 @@ RUN /opt/uv/bin/uv sync --frozen --no-default-groups --no-editable --python pyth
 FROM ${PYTHON_IMAGE} AS runtime
 ARG VERSION=0.0.0
 ARG REVISION=unknown
+ARG SOURCE=unknown
 LABEL org.opencontainers.image.title="aevatar-worker" \
       org.opencontainers.image.description="Background processing for the Aevatar platform, beside a Dapr sidecar" \
-      org.opencontainers.image.source="https://github.com/aevatar/aevatar-worker" \
+      org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}"
 RUN (getent group worker || groupadd --system --gid 10001 worker) \

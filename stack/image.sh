@@ -15,6 +15,8 @@ log() { echo "[image] $*" >&2; }
 image=${IMAGE:-localhost/aevatar-worker}
 version=$(python3 -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
 revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+# Where the image's source lives: the repository's remote, else this checkout.
+source_url=$(git remote get-url origin 2>/dev/null || echo "file://$root")
 
 if [[ -n ${PYTHON_IMAGE:-} ]]; then
     base=$PYTHON_IMAGE
@@ -28,7 +30,7 @@ else
 fi
 
 build_args=(--build-arg "PYTHON_IMAGE=$base" --build-arg "VERSION=$version"
-    --build-arg "REVISION=$revision")
+    --build-arg "REVISION=$revision" --build-arg "SOURCE=$source_url")
 # The build stage reaches the package index; trust what this machine trusts for it.
 if [[ -f /etc/ssl/certs/ca-certificates.crt ]]; then
     build_args+=(--volume /etc/ssl/certs/ca-certificates.crt:/run/host-ca.crt:ro
