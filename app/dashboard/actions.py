@@ -2,6 +2,7 @@
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from fastapi import Request
 from starlette.responses import Response
@@ -26,7 +27,9 @@ async def act(
 ) -> Response:
     """Runs `action`; back to `back` (or the page the form was on) with what it did, or why
     it was refused."""
-    target = back or _same_site_referer(request) or "/dashboard"
+    origin = f"{request.url.scheme}://{request.url.netloc}"
+    referer = page_to_return_to(request.headers.get("referer", ""), origin)
+    target = back or referer or "/dashboard"
     try:
         done = await action()
     except REFUSALS as refused:
@@ -34,11 +37,13 @@ async def act(
     return back_to(done.go_to or target, notice=done.notice)
 
 
-def _same_site_referer(request: Request) -> str | None:
-    referer = request.headers.get("referer", "")
-    origin = f"{request.url.scheme}://{request.url.netloc}"
-    if not referer.startswith(origin + "/dashboard"):
+def page_to_return_to(referer: str, origin: str) -> str | None:
+    """The dashboard page (path and query) a same-site referer names, without the notice or
+    problem of an earlier action; None for another site or another part of the app."""
+    parts = urlsplit(referer)
+    if f"{parts.scheme}://{parts.netloc}" != origin:
         return None
-    path = referer[len(origin) :]
-    # The notice of an earlier action is not carried on.
-    return path.split("?notice=")[0].split("&notice=")[0].split("?problem=")[0]
+    if parts.path != "/dashboard" and not parts.path.startswith("/dashboard/"):
+        return None
+    kept = [(k, v) for k, v in parse_qsl(parts.query) if k not in ("notice", "problem")]
+    return f"{parts.path}?{urlencode(kept)}" if kept else parts.path
