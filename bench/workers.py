@@ -9,9 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from app.dispatch.batches import BatchContext
-from app.workers.context import JobContext
-from app.workers.registry import registry
+from app.workers import BatchContext, JobContext, registry
 
 TOPIC = "bench-items"
 COLLECTION = "bench_items"

@@ -9,10 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from pymongo import ReplaceOne, ReturnDocument
 
-from app.dispatch.batches import BatchContext
-from app.workers.context import JobContext
-from app.workers.errors import GiveUp, RetryLater
-from app.workers.registry import registry
+from app.workers import BatchContext, GiveUp, JobContext, RetryLater, registry
 
 FLAKY_TOPIC = "flaky-events"
 
@@ -44,9 +41,7 @@ async def _follow(plan: FailurePlan, ctx: JobContext) -> dict[str, Any]:
     return {"key": plan.key, "attempts_seen": number}
 
 
-@registry.scheduled(
-    cron="0 0 0 1 1 *", payload=FailurePlan, name="flaky_job", retry_base_seconds=0.05
-)
+@registry.manual(payload=FailurePlan, name="flaky_job", retry_base_seconds=0.05)
 async def flaky_job(plan: FailurePlan, ctx: JobContext) -> dict[str, Any]:
     """Fails the first `fail_times` attempts of its key."""
     return await _follow(plan, ctx)
@@ -60,13 +55,13 @@ async def flaky_event_handler(plan: FailurePlan, ctx: JobContext) -> dict[str, A
     return await _follow(plan, ctx)
 
 
-@registry.scheduled(cron="0 0 0 1 1 *", name="doomed_job")
+@registry.manual(name="doomed_job")
 async def doomed_job(ctx: JobContext) -> None:
     """Gives up at once: a failure retrying cannot fix."""
     raise GiveUp("the configuration this job needs is missing")
 
 
-@registry.scheduled(cron="0 0 0 1 1 *", name="deferring_job", max_attempts=5)
+@registry.manual(name="deferring_job", max_attempts=5)
 async def deferring_job(ctx: JobContext) -> None:
     """Asks for its next attempt an hour later, every time."""
     raise RetryLater("the partner system asked us to come back in an hour", defer_seconds=3600)
@@ -168,7 +163,7 @@ class ResultPlan(BaseModel):
     kind: str = "convertible"
 
 
-@registry.scheduled(cron="0 0 0 1 1 *", payload=ResultPlan, name="odd_result_job", max_attempts=1)
+@registry.manual(payload=ResultPlan, name="odd_result_job", max_attempts=1)
 async def odd_result_job(plan: ResultPlan, ctx: JobContext) -> Any:
     """Returns what BSON cannot encode as it is: convertible values, or an opaque object."""
     if plan.kind == "opaque":
@@ -176,8 +171,7 @@ async def odd_result_job(plan: ResultPlan, ctx: JobContext) -> Any:
     return {"total": Decimal("12.50"), "day": date(2026, 11, 29), "tags": {"vip"}}
 
 
-@registry.scheduled(
-    cron="0 0 0 1 1 *",
+@registry.manual(
     payload=FailurePlan,
     name="hanging_job",
     max_attempts=2,

@@ -19,34 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from app.core.config import Settings
-from app.db.mongo import Database
-from app.workers.context import JobContext
+from app.workers.context import BatchContext, JobContext
 
 if TYPE_CHECKING:
-    from loguru import Logger
-
     from app.workers.registry import Worker
 
 
 class BatchTimedOut(Exception):
     """The batch call ran longer than its worker's timeout: every run of the batch failed."""
-
-
-@dataclass
-class BatchContext:
-    """What a batch handler receives beside its items: the runs they belong to (`contexts[i]`
-    is item i's) and the collaborators every handler has."""
-
-    contexts: list[JobContext]
-    db: Database
-    settings: Settings
-    instance: str
-    log: "Logger"
-
-    @property
-    def run_ids(self) -> list[str]:
-        return [context.run_id for context in self.contexts]
 
 
 @dataclass

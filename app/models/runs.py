@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-WorkerKind = Literal["scheduled", "event", "queue", "data", "integration"]
+WorkerKind = Literal["scheduled", "event", "queue", "data", "integration", "manual"]
 TriggerType = Literal["cron", "event", "schedule", "manual", "requeue"]
 
 

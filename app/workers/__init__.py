@@ -3,11 +3,12 @@
 from app.workers import GiveUp, JobContext, RetryLater, RunCancelled, registry
 """
 
-from app.workers.context import JobContext
+from app.workers.context import BatchContext, JobContext
 from app.workers.errors import GiveUp, LeaseLost, RetryLater, RunCancelled, WorkerError
 from app.workers.registry import RegistrationError, registry
 
 __all__ = [
+    "BatchContext",
     "GiveUp",
     "JobContext",
     "LeaseLost",

@@ -9,7 +9,7 @@ from app.db.mongo import Database
 from app.integrations.http import ResilientHttp
 from app.models.runs import Progress, RunTrigger
 from app.repositories.sync_positions import SyncPositionRepository
-from app.workers.errors import LeaseLost, RunCancelled
+from app.workers.errors import RunCancelled
 
 if TYPE_CHECKING:
     from loguru import Logger
@@ -58,4 +58,17 @@ class JobContext:
             raise RunCancelled(f"run {self.run_id} cancelled by an operator after {done} items")
 
 
-__all__ = ["JobContext", "LeaseLost", "RunCancelled", "RunControl"]
+@dataclass
+class BatchContext:
+    """What a batch handler receives beside its items: the runs they belong to (`contexts[i]`
+    is item i's) and the collaborators every handler has."""
+
+    contexts: list[JobContext]
+    db: Database
+    settings: Settings
+    instance: str
+    log: "Logger"
+
+    @property
+    def run_ids(self) -> list[str]:
+        return [context.run_id for context in self.contexts]

@@ -1,33 +1,45 @@
 """The registry of workers: each is an async function registered by a decorator at import time.
 
-The five kinds of the original service, one decorator each. Registration validates early (a
-coroutine function, a unique name, a valid schedule, one handler per topic and binding), so a
-mistake stops the app at start-up with a message that says what to fix, not at 3 a.m.
+The five kinds of the original service, one decorator each, and `manual` for jobs that only an
+operator or a Jobs API schedule starts. Registration validates early (a coroutine function whose
+parameters fit its payload, a unique name, a valid schedule, one handler per topic and binding),
+so a mistake stops the app at start-up with a message that says what to fix, not at 3 a.m. The
+decorators are typed with overloads: mypy rejects a handler that does not take what its
+registration says it gets (`payload=OrderPlaced` means `(order: OrderPlaced, ctx: JobContext)`).
 """
 
 import inspect
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypedDict, Unpack, cast
+from typing import Any, TypedDict, TypeVar, Unpack, cast, overload
 
 from pydantic import BaseModel
 
 from app.dispatch.retry import RetryPolicy
 from app.models.runs import WorkerKind
+from app.workers.context import BatchContext, JobContext
 from app.workers.schedule import InvalidSchedule, Schedule
 
-Handler = Callable[..., Awaitable[dict[str, Any] | None]]
-BatchHandler = Callable[..., Awaitable[Sequence[Any] | None]]
+PayloadT = TypeVar("PayloadT", bound=BaseModel)
 
-DEFAULT_MAX_ATTEMPTS = 3
+ContextHandler = Callable[[JobContext], Awaitable[object]]
+"""A job registered without `payload=`: `async def job(ctx: JobContext) -> ...`."""
+PayloadHandler = Callable[[PayloadT, JobContext], Awaitable[object]]
+"""A job registered with `payload=Model`: `async def job(item: Model, ctx: JobContext) -> ...`."""
+BatchHandler = Callable[[list[PayloadT], BatchContext], Awaitable[Sequence[object] | None]]
+"""`async def job(items: list[Model], ctx: BatchContext) -> list[...] | None`."""
+Handler = Callable[..., Awaitable[Any]]
+"""Any of the three, as the executor calls it."""
+
 DEFAULT_TIMEOUT_SECONDS = 300.0
+_DEFAULT_RETRY = RetryPolicy()
 
 
 class CommonOptions(TypedDict, total=False):
     """What every kind of worker takes: its name (default: the function's), and its retries."""
 
     name: str | None
-    max_attempts: int  # default 3
+    max_attempts: int  # default: RetryPolicy's
     retry_base_seconds: float  # the first retry's delay ceiling; doubles each attempt
     timeout_seconds: float  # an attempt (a data processor: a chunk) that runs longer fails
 
@@ -45,6 +57,7 @@ class Worker:
     payload_model: type[BaseModel] | None = None
     topic: str | None = None
     pubsub: str | None = None
+    """The Dapr pub/sub component of `topic`; None: the app's, `Dapr:PubSubName`."""
     binding: str | None = None
     schedule: Schedule | None = None
     concurrency: int | None = None
@@ -65,6 +78,12 @@ class Worker:
     def max_attempts(self) -> int:
         return self.retry.max_attempts
 
+    def pubsub_or(self, default: str) -> str | None:
+        """The pub/sub component this worker subscribes through (None: it subscribes to none)."""
+        if self.topic is None:
+            return None
+        return self.pubsub or default
+
 
 class Registry:
     def __init__(self) -> None:
@@ -79,9 +98,14 @@ class Registry:
     def get(self, name: str) -> Worker | None:
         return self._workers.get(name)
 
-    def by_topic(self, pubsub: str, topic: str) -> Worker | None:
+    def by_topic(self, pubsub: str, topic: str, *, default_pubsub: str) -> Worker | None:
         return next(
-            (w for w in self._workers.values() if w.pubsub == pubsub and w.topic == topic), None
+            (
+                w
+                for w in self._workers.values()
+                if w.topic == topic and w.pubsub_or(default_pubsub) == pubsub
+            ),
+            None,
         )
 
     def by_binding(self, binding: str) -> Worker | None:
@@ -93,11 +117,14 @@ class Registry:
         )
         if not inspect.iscoroutinefunction(worker.handler):
             raise RegistrationError(f"{where}: the handler must be an `async def`")
+        _check_parameters(worker, where)
         if worker.name in self._workers:
             raise RegistrationError(
                 f"{where} is registered twice; give one of them another `name=`"
             )
-        if worker.topic and self.by_topic(worker.pubsub or "", worker.topic):
+        if worker.topic and any(
+            w.topic == worker.topic and w.pubsub == worker.pubsub for w in self
+        ):
             raise RegistrationError(f"{where}: topic {worker.topic!r} already has a handler")
         if worker.binding and self.by_binding(worker.binding):
             raise RegistrationError(f"{where}: binding {worker.binding!r} already has a job")
@@ -127,8 +154,8 @@ class Registry:
         def register(handler: Handler) -> Handler:
             options = dict(spec)
             name = options.pop("name", None) or handler.__name__
-            max_attempts = options.pop("max_attempts", DEFAULT_MAX_ATTEMPTS)
-            retry_base_seconds = options.pop("retry_base_seconds", 1.0)
+            max_attempts = options.pop("max_attempts", _DEFAULT_RETRY.max_attempts)
+            retry_base_seconds = options.pop("retry_base_seconds", _DEFAULT_RETRY.base_seconds)
             try:
                 retry = RetryPolicy(max_attempts=max_attempts, base_seconds=retry_base_seconds)
             except ValueError as exc:
@@ -150,6 +177,26 @@ class Registry:
 
         return register
 
+    @overload
+    def scheduled(
+        self,
+        *,
+        cron: str,
+        binding: str | None = None,
+        payload: None = None,
+        **common: Unpack[CommonOptions],
+    ) -> Callable[[ContextHandler], ContextHandler]: ...
+
+    @overload
+    def scheduled(
+        self,
+        *,
+        cron: str,
+        binding: str | None = None,
+        payload: type[PayloadT],
+        **common: Unpack[CommonOptions],
+    ) -> Callable[[PayloadHandler[PayloadT]], PayloadHandler[PayloadT]]: ...
+
     def scheduled(
         self,
         *,
@@ -159,25 +206,42 @@ class Registry:
         **common: Unpack[CommonOptions],
     ) -> Callable[[Handler], Handler]:
         """A scheduled job. `cron` is its schedule; a Dapr cron input binding named `binding`
-        (a component in components/ with the same schedule) fires it. Without a binding it runs
-        from a Jobs API schedule or a manual trigger."""
+        fires it (`make components` writes that component from this decorator). Without a
+        binding it runs from a Jobs API schedule or a manual trigger."""
         return self._register(
             kind="scheduled", cron=cron, binding=binding, payload_model=payload, **common
         )
+
+    @overload
+    def manual(
+        self, *, payload: None = None, **common: Unpack[CommonOptions]
+    ) -> Callable[[ContextHandler], ContextHandler]: ...
+
+    @overload
+    def manual(
+        self, *, payload: type[PayloadT], **common: Unpack[CommonOptions]
+    ) -> Callable[[PayloadHandler[PayloadT]], PayloadHandler[PayloadT]]: ...
+
+    def manual(
+        self, *, payload: type[BaseModel] | None = None, **common: Unpack[CommonOptions]
+    ) -> Callable[[Handler], Handler]:
+        """A job with no trigger of its own: it runs when an operator triggers it (the API, the
+        dashboard) or a Jobs API schedule made at run time names it."""
+        return self._register(kind="manual", payload_model=payload, **common)
 
     def event_handler(
         self,
         *,
         topic: str,
-        payload: type[BaseModel],
-        pubsub: str = "pubsub",
+        payload: type[PayloadT],
+        pubsub: str | None = None,
         ordered_by: str | None = None,
         **common: Unpack[CommonOptions],
-    ) -> Callable[[Handler], Handler]:
-        """A handler of the CloudEvents on `topic`; each event's data is validated as `payload`.
-        A redelivered event (same CloudEvent id) is not applied twice. With `ordered_by` (a
-        payload field), the events of one value of that field run one at a time across all
-        instances."""
+    ) -> Callable[[PayloadHandler[PayloadT]], PayloadHandler[PayloadT]]:
+        """A handler of the CloudEvents on `topic` (of `pubsub`, default `Dapr:PubSubName`);
+        each event's data is validated as `payload`. A redelivered event (same CloudEvent id)
+        is not applied twice. With `ordered_by` (a payload field), the events of one value of
+        that field run one at a time across all instances."""
         return self._register(
             kind="event",
             topic=topic,
@@ -191,11 +255,11 @@ class Registry:
         self,
         *,
         topic: str,
-        payload: type[BaseModel],
+        payload: type[PayloadT],
         max_batch: int = 100,
-        pubsub: str = "pubsub",
+        pubsub: str | None = None,
         **common: Unpack[CommonOptions],
-    ) -> Callable[[BatchHandler], BatchHandler]:
+    ) -> Callable[[BatchHandler[PayloadT]], BatchHandler[PayloadT]]:
         """A handler of the CloudEvents on `topic` that takes them in batches: it is called
         with a list of validated payloads (the events that arrive while its previous call runs,
         up to `max_batch`) and a `BatchContext`, and returns None or one result per item. Each
@@ -210,18 +274,17 @@ class Registry:
             batch_size=max_batch,
             **common,
         )
-        # The executor calls a batch worker's handler through app.dispatch.batches, with lists.
-        return cast(Callable[[BatchHandler], BatchHandler], register)
+        return cast(Callable[[BatchHandler[PayloadT]], BatchHandler[PayloadT]], register)
 
     def queue_processor(
         self,
         *,
         topic: str,
-        payload: type[BaseModel],
+        payload: type[PayloadT],
         concurrency: int = 4,
-        pubsub: str = "pubsub",
+        pubsub: str | None = None,
         **common: Unpack[CommonOptions],
-    ) -> Callable[[Handler], Handler]:
+    ) -> Callable[[PayloadHandler[PayloadT]], PayloadHandler[PayloadT]]:
         """Competing consumers on a work-queue topic: each message goes to one instance, and at
         most `concurrency` messages are processed at once per instance."""
         return self._register(
@@ -232,6 +295,28 @@ class Registry:
             concurrency=concurrency,
             **common,
         )
+
+    @overload
+    def data_processor(
+        self,
+        *,
+        chunk_size: int = 500,
+        cron: str | None = None,
+        binding: str | None = None,
+        payload: None = None,
+        **common: Unpack[CommonOptions],
+    ) -> Callable[[ContextHandler], ContextHandler]: ...
+
+    @overload
+    def data_processor(
+        self,
+        *,
+        chunk_size: int = 500,
+        cron: str | None = None,
+        binding: str | None = None,
+        payload: type[PayloadT],
+        **common: Unpack[CommonOptions],
+    ) -> Callable[[PayloadHandler[PayloadT]], PayloadHandler[PayloadT]]: ...
 
     def data_processor(
         self,
@@ -254,6 +339,26 @@ class Registry:
             **common,
         )
 
+    @overload
+    def integration(
+        self,
+        *,
+        cron: str | None = None,
+        binding: str | None = None,
+        payload: None = None,
+        **common: Unpack[CommonOptions],
+    ) -> Callable[[ContextHandler], ContextHandler]: ...
+
+    @overload
+    def integration(
+        self,
+        *,
+        cron: str | None = None,
+        binding: str | None = None,
+        payload: type[PayloadT],
+        **common: Unpack[CommonOptions],
+    ) -> Callable[[PayloadHandler[PayloadT]], PayloadHandler[PayloadT]]: ...
+
     def integration(
         self,
         *,
@@ -267,6 +372,25 @@ class Registry:
         return self._register(
             kind="integration", cron=cron, binding=binding, payload_model=payload, **common
         )
+
+
+def _check_parameters(worker: Worker, where: str) -> None:
+    """For code mypy does not check: the handler must take what the executor will pass."""
+    if worker.batch_size is not None:
+        expected = "(items: list[Payload], ctx: BatchContext)"
+    elif worker.payload_model is not None:
+        expected = f"(item: {worker.payload_model.__name__}, ctx: JobContext)"
+    else:
+        expected = "(ctx: JobContext)"
+    arguments = expected.count(",") + 1
+    try:
+        inspect.signature(worker.handler).bind(*([None] * arguments))
+    except TypeError as exc:
+        raise RegistrationError(
+            f"{where}: the handler must take {expected}, as registered"
+            f"{' with payload=' + worker.payload_model.__name__ if worker.payload_model else ''}"
+            f" ({exc})"
+        ) from exc
 
 
 def _schedule(expression: str, name: str) -> Schedule:

@@ -5,8 +5,11 @@ from typing import Any
 
 import httpx
 
+from app.core.config import Settings
+from app.dapr.dead_letters import DEAD_LETTER_TOPIC
 from app.db.mongo import Database
 from app.workers.builtin.domain_events import TOPIC
+from tests.integration.conftest import serve
 
 ROUTE = f"/events/pubsub/{TOPIC}"
 
@@ -98,3 +101,28 @@ async def test_an_event_for_an_unknown_topic_is_dropped(client: httpx.AsyncClien
     response = await client.post("/events/pubsub/no-such-topic", json=cloud_event({}))
 
     assert response.json() == {"status": "DROP"}
+
+
+async def test_the_pubsub_named_in_the_settings_is_the_one_subscribed_and_served(
+    settings: Settings, db: Database
+) -> None:
+    renamed = settings.model_copy(
+        update={"dapr": settings.dapr.model_copy(update={"pubsub_name": "platform-bus"})}
+    )
+    event = cloud_event({"orderId": "o-bus"}) | {"pubsubname": "platform-bus"}
+
+    async with serve(renamed) as client:
+        subscriptions = (await client.get("/dapr/subscribe")).json()
+        on_default = await client.post(f"/events/pubsub/{TOPIC}", json=event)
+        on_renamed = await client.post(f"/events/platform-bus/{TOPIC}", json=event)
+
+    ours = next(s for s in subscriptions if s["topic"] == TOPIC)
+    assert ours["pubsubname"] == "platform-bus"
+    assert ours["route"] == f"/events/platform-bus/{TOPIC}"
+    assert {"pubsubname": "platform-bus", "topic": DEAD_LETTER_TOPIC} in [
+        {"pubsubname": s["pubsubname"], "topic": s["topic"]} for s in subscriptions
+    ]
+    assert "pubsub" not in {s["pubsubname"] for s in subscriptions}
+    assert on_default.json()["status"] == "DROP"  # no handler on a pub/sub we do not use
+    assert on_renamed.json()["status"] == "SUCCESS"
+    assert await db["domain_events"].find_one({"_id": event["id"]}) is not None

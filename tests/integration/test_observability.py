@@ -86,9 +86,9 @@ async def test_metrics_are_served_for_prometheus(beating: httpx.AsyncClient) -> 
     text = await eventually(scraped, what="the dead set counted by the heartbeat")
     response = await beating.get("/metrics")
     assert response.headers["content-type"].startswith("text/plain")
-    assert 'worker_run_attempts_total{job="doomed_job",kind="scheduled",status="dead"} 1.0' in text
-    assert 'worker_attempt_duration_seconds_count{job="doomed_job",kind="scheduled"} 1.0' in text
-    assert 'worker_queue_wait_seconds_bucket{job="doomed_job",kind="scheduled",le="+Inf"}' in text
+    assert 'worker_run_attempts_total{job="doomed_job",kind="manual",status="dead"} 1.0' in text
+    assert 'worker_attempt_duration_seconds_count{job="doomed_job",kind="manual"} 1.0' in text
+    assert 'worker_queue_wait_seconds_bucket{job="doomed_job",kind="manual",le="+Inf"}' in text
     assert "worker_runs_in_flight 0.0" in text
     assert "# TYPE worker_event_lag_seconds histogram" in text
 

@@ -19,7 +19,9 @@ async def test_jobs_lists_every_kind_with_its_trigger(client: httpx.AsyncClient)
         "queue",
         "data",
         "integration",
+        "manual",
     }
+    assert (jobs["doomed_job"]["kind"], jobs["doomed_job"]["trigger"]) == ("manual", None)
     assert jobs["heartbeat"]["trigger"] == "@every 2s"
     assert jobs["record_domain_event"]["trigger"] == "domain-events"
     assert jobs["MessageQueueProcessor"]["trigger"] == "work-items"

@@ -5,8 +5,8 @@ from pydantic import BaseModel
 
 from app.core.config import Settings
 from app.main import create_app
-from app.workers.context import JobContext
-from app.workers.registry import RegistrationError, Registry
+from app.workers import BatchContext, JobContext, RegistrationError
+from app.workers.registry import Registry
 
 
 class Payload(BaseModel):
@@ -25,9 +25,11 @@ def test_workers_are_found_by_name_topic_and_binding() -> None:
         return {}
 
     assert registry.get("on_order") is not None
-    assert registry.by_topic("pubsub", "orders") is registry.get("on_order")
+    assert registry.by_topic("pubsub", "orders", default_pubsub="pubsub") is registry.get(
+        "on_order"
+    )
     assert registry.by_binding("nightly-cron") is registry.get("nightly")
-    assert registry.by_topic("pubsub", "other") is None
+    assert registry.by_topic("pubsub", "other", default_pubsub="pubsub") is None
     assert {w.kind for w in registry} == {"event", "scheduled"}
 
 
@@ -88,8 +90,12 @@ def test_nonsense_limits_are_refused() -> None:
         registry.queue_processor(topic="q", payload=Payload, concurrency=0)(on_item)
     with pytest.raises(RegistrationError, match="max_attempts must be at least 1"):
         registry.event_handler(topic="e", payload=Payload, max_attempts=0)(on_item)
+
+    async def on_items(items: list[Payload], ctx: BatchContext) -> None:
+        return None
+
     with pytest.raises(RegistrationError, match="max_batch must be at least 1"):
-        registry.batch_handler(topic="b", payload=Payload, max_batch=0)(on_item)
+        registry.batch_handler(topic="b", payload=Payload, max_batch=0)(on_items)
 
 
 def test_the_app_refuses_a_binding_named_after_one_of_its_routes() -> None:

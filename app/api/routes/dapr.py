@@ -40,17 +40,18 @@ class Recorded(BaseModel):
 async def list_subscriptions(state: State) -> list[dict[str, Any]]:
     """The programmatic subscriptions: one per event handler and queue processor, each naming
     the dead-letter topic, and one to the dead-letter topic of each pub/sub."""
+    default = state.settings.dapr.pubsub_name
+    subscribed = [(w.pubsub_or(default), w.topic) for w in state.registry if w.topic is not None]
     subscriptions: list[dict[str, Any]] = [
         {
-            "pubsubname": w.pubsub,
-            "topic": w.topic,
-            "route": f"/events/{w.pubsub}/{w.topic}",
+            "pubsubname": pubsub,
+            "topic": topic,
+            "route": f"/events/{pubsub}/{topic}",
             "deadLetterTopic": DEAD_LETTER_TOPIC,
         }
-        for w in state.registry
-        if w.topic is not None
+        for pubsub, topic in subscribed
     ]
-    for pubsub in sorted({w.pubsub for w in state.registry if w.pubsub is not None}):
+    for pubsub in sorted({pubsub for pubsub, _ in subscribed if pubsub is not None}):
         subscriptions.append(
             {
                 "pubsubname": pubsub,
@@ -67,7 +68,13 @@ async def list_subscriptions(state: State) -> list[dict[str, Any]]:
 async def receive_dead_letter(pubsub: str, request: Request, state: State) -> Delivery:
     """A message daprd dead-lettered: recorded as a dead run with the reason."""
     letter = DeadLetter.from_envelope(await _json_or_none(request))
-    worker = state.registry.by_topic(pubsub, letter.topic) if letter.topic else None
+    worker = (
+        state.registry.by_topic(
+            pubsub, letter.topic, default_pubsub=state.settings.dapr.pubsub_name
+        )
+        if letter.topic
+        else None
+    )
     try:
         await state.dispatcher.record_dead_letter(worker, letter, pubsub=pubsub)
     except Exception:
@@ -82,7 +89,7 @@ async def receive_dead_letter(pubsub: str, request: Request, state: State) -> De
 async def deliver_event(pubsub: str, topic: str, request: Request, state: State) -> Delivery:
     """One CloudEvent from the sidecar; answers SUCCESS, RETRY or DROP."""
     log = logger.bind(pubsub=pubsub, topic=topic)
-    worker = state.registry.by_topic(pubsub, topic)
+    worker = state.registry.by_topic(pubsub, topic, default_pubsub=state.settings.dapr.pubsub_name)
     if worker is None:
         log.error("no handler for this topic: register one with @registry.event_handler(...)")
         return Delivery(status=DeliveryOutcome.DROP)

@@ -12,8 +12,7 @@ from pydantic import BaseModel, Field
 
 from app.core.clock import utc_now
 from app.repositories.customers import CustomerRepository
-from app.workers.context import JobContext
-from app.workers.registry import registry
+from app.workers import JobContext, registry
 
 
 class RecomputeRequest(BaseModel):

@@ -12,9 +12,7 @@ from pydantic import BaseModel, Field
 
 from app.core.clock import utc_now
 from app.repositories.synced_items import SyncedItemRepository
-from app.workers.context import JobContext
-from app.workers.errors import GiveUp
-from app.workers.registry import registry
+from app.workers import GiveUp, JobContext, registry
 
 POSITION_KEY = "DataSyncWorker:items"
 

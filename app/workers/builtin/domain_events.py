@@ -5,8 +5,7 @@ from typing import Any
 from pydantic import RootModel
 
 from app.repositories.domain_events import DomainEventRepository
-from app.workers.context import JobContext
-from app.workers.registry import registry
+from app.workers import JobContext, registry
 
 TOPIC = "domain-events"
 

@@ -2,8 +2,7 @@
 
 from typing import Any
 
-from app.workers.context import JobContext
-from app.workers.registry import registry
+from app.workers import JobContext, registry
 
 
 @registry.scheduled(cron="@every 2s", binding="heartbeat-cron", name="heartbeat", max_attempts=1)

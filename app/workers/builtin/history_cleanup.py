@@ -5,8 +5,7 @@ from typing import Any
 
 from app.core.clock import utc_now
 from app.repositories.runs import RunRepository
-from app.workers.context import JobContext
-from app.workers.registry import registry
+from app.workers import JobContext, registry
 
 
 @registry.scheduled(cron="0 30 3 * * *", binding="history-cleanup-cron", name="history_cleanup")

@@ -9,8 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from app.repositories.work_items import WorkItemRepository
-from app.workers.context import JobContext
-from app.workers.registry import registry
+from app.workers import JobContext, registry
 
 TOPIC = "work-items"
 

@@ -15,8 +15,7 @@ from pydantic import BaseModel
 from app.core.clock import utc_now
 from app.repositories.reports import ReportRepository
 from app.repositories.runs import RunRepository
-from app.workers.context import JobContext
-from app.workers.registry import registry
+from app.workers import JobContext, registry
 
 TOP_ERRORS = 10
 
