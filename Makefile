@@ -13,7 +13,7 @@ UV := $(shell command -v uv || echo python3 -m uv)
 MONGODB_URI ?= mongodb://127.0.0.1:27017/?retryWrites=false
 export MONGODB_URI
 
-.PHONY: help deps up down browser run run-scaled test lint unit integration e2e bench bench-profile bench-dashboard image
+.PHONY: help deps up down browser run run-scaled test lint unit integration e2e bench bench-profile bench-dashboard image components
 
 help:
 	@echo "make run   - start the stack, then the worker with its sidecar (dapr run -f dapr.yaml)"
@@ -33,6 +33,10 @@ down:
 
 browser:
 	@stack/install-browser.sh
+
+# The cron binding components, written from the workers' decorators (a test fails when stale).
+components: deps
+	$(UV) run --frozen python -m app.dapr.cron_components
 
 # The container image (buildah), on a Debian 12 base made here when python:3.11-slim is not at hand.
 image:

@@ -25,7 +25,11 @@ def test_kubernetes_has_every_local_component_and_resiliency_policy() -> None:
         for doc in _documents(f)
         if doc["kind"] in kinds
     }
-    cluster_documents = _documents(ROOT / "deploy" / "kubernetes" / "dapr-components.yaml")
+    cluster_documents = [
+        doc
+        for name in ("dapr-components.yaml", "cron-bindings.yaml")
+        for doc in _documents(ROOT / "deploy" / "kubernetes" / name)
+    ]
     cluster = {
         (doc["kind"], doc["metadata"]["name"]) for doc in cluster_documents if doc["kind"] in kinds
     }
