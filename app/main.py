@@ -14,6 +14,7 @@ from loguru import logger
 from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.trace.export import SpanExporter
 from prometheus_client import CollectorRegistry
+from pydantic import BaseModel
 from pymongo import AsyncMongoClient
 
 from app.actors.client import ActorClient
@@ -24,7 +25,7 @@ from app.api.body_limit import BodyLimit
 from app.api.errors import install_error_handlers
 from app.api.routes import dapr, dead_letters, health, jobs, metrics, runs, schedules
 from app.api.state import AppState
-from app.core.config import Settings
+from app.core.config import SectionInvalid, Settings, read_section
 from app.core.logging import configure_logging
 from app.core.telemetry import create_telemetry, instrument
 from app.core.version import VERSION
@@ -37,7 +38,6 @@ from app.dispatch.executor import RunExecutor
 from app.dispatch.heartbeat import Heartbeat
 from app.dispatch.metrics import RunMetrics
 from app.dispatch.poller import RunPoller
-from app.dispatch.settings import EngineSettings
 from app.dispatch.stats import RunStats
 from app.integrations.http import ResilientHttp
 from app.repositories.audit import AuditRepository
@@ -73,17 +73,12 @@ def create_app(
         for module in [BUILTIN_WORKERS, *settings.worker.modules]:
             importlib.import_module(module)
     _check(registry)
+    sections = _read_sections(registry)
     # The pid makes each start of a process an instance of its own: a restarted process must not
     # take the leases of the one that died for its own.
     instance = f"{settings.app.instance_id or socket.gethostname()}-{os.getpid()}"
     telemetry = create_telemetry(
         settings, instance, span_exporter=span_exporter, metric_reader=metric_reader
-    )
-    engine = EngineSettings(
-        lease_seconds=settings.worker.lease_seconds,
-        poll_interval_seconds=settings.worker.poll_interval_seconds,
-        max_in_flight=settings.worker.max_in_flight,
-        shutdown_grace_seconds=settings.worker.shutdown_grace_seconds,
     )
 
     @asynccontextmanager
@@ -107,11 +102,15 @@ def create_app(
                 registry=registry,
                 runs=run_repository,
                 contexts=ContextFactory(
-                    db=db, settings=settings, http=ResilientHttp(outbound), instance=instance
+                    db=db,
+                    settings=settings,
+                    http=ResilientHttp(outbound),
+                    instance=instance,
+                    sections=sections,
                 ),
                 actors=actors,
                 instance=instance,
-                engine=engine,
+                engine=settings.worker,
                 tracer=telemetry.tracer,
                 metrics=run_metrics,
             )
@@ -121,14 +120,14 @@ def create_app(
                 executor=executor,
                 actors=actors,
                 instance=instance,
-                engine=engine,
+                engine=settings.worker,
             )
             if settings.dapr.host_actors:
                 await register_actors(dapr_actor, run_here=dispatcher.run_here)
             poller = RunPoller(
                 dispatcher=dispatcher,
                 runs=run_repository,
-                engine=engine,
+                engine=settings.worker,
                 jobs=[worker.name for worker in registry],
             )
             polling = asyncio.create_task(poller.run(), name="run-poller")
@@ -270,6 +269,14 @@ def _app_state(
         metrics=metrics,
         heartbeat=heartbeat,
     )
+
+
+def _read_sections(registry: Registry) -> dict[type[BaseModel], BaseModel]:
+    """Each worker module's own settings, read once: a refused value stops the start."""
+    try:
+        return {model: read_section(name, model) for model, name in registry.sections().items()}
+    except SectionInvalid as exc:
+        raise RegistrationError(str(exc)) from exc
 
 
 def _check(registry: Registry) -> None:

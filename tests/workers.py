@@ -233,3 +233,19 @@ async def chunked_job(plan: ChunkPlan, ctx: JobContext) -> dict[str, Any]:
         await asyncio.sleep(plan.chunk_ms / 1000)
         await ctx.chunk_done(checkpoint=done, done=done, total=plan.chunks)
     return {"chunks": plan.chunks}
+
+
+@registry.section("TestGreeting")
+class GreetingSettings(BaseModel):
+    """A worker module's own settings section (appsettings.json `TestGreeting`, or the
+    environment: `TestGreeting__Times=3`)."""
+
+    greeting: str = Field("hello", alias="Greeting", min_length=1)
+    times: int = Field(1, alias="Times", ge=1, le=10)
+
+
+@registry.manual(name="greeting_job", max_attempts=1)
+async def greeting_job(ctx: JobContext) -> dict[str, Any]:
+    """Answers with its module's settings, as the app read them at start-up."""
+    section = ctx.section(GreetingSettings)
+    return {"greeting": section.greeting, "times": section.times}

@@ -7,10 +7,11 @@ Precedence, highest first: keyword arguments, environment variables (`Connection
 """
 
 import os
-from typing import Any, Literal
+from datetime import datetime, timedelta
+from typing import Any, Literal, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -34,10 +35,6 @@ class AppSection(_Section):
 
 class ConnectionStringsSection(_Section):
     default: str = Field("mongodb://127.0.0.1:27017/Aevatar?retryWrites=false", alias="Default")
-
-
-class RedisSection(_Section):
-    configuration: str = Field("127.0.0.1:6379", alias="Configuration")
 
 
 class DaprSection(_Section):
@@ -64,6 +61,10 @@ class WorkerSection(_Section):
     """How often each instance writes its heartbeat and the run statistics it gathered."""
     modules: list[str] = Field(default_factory=list, alias="Modules")
     """Modules to import at start-up, whose decorated functions register more workers."""
+
+    def lease_until(self, now: datetime) -> datetime:
+        """Until when a run claimed (or renewed) at `now` is this instance's."""
+        return now + timedelta(seconds=self.lease_seconds)
 
 
 class ApiSection(_Section):
@@ -110,7 +111,6 @@ class Settings(BaseSettings):
     connection_strings: ConnectionStringsSection = Field(
         default_factory=ConnectionStringsSection, alias="ConnectionStrings"
     )
-    redis: RedisSection = Field(default_factory=RedisSection, alias="Redis")
     dapr: DaprSection = Field(default_factory=DaprSection, alias="Dapr")
     serilog: SerilogSection = Field(default_factory=SerilogSection, alias="Serilog")
     worker: WorkerSection = Field(default_factory=WorkerSection, alias="Worker")
@@ -145,13 +145,61 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, DaprCliEnvironment(settings_cls), _file(settings_cls))
+
+
+SectionT = TypeVar("SectionT", bound=BaseModel)
+
+
+def _file(settings_cls: type[BaseSettings]) -> JsonConfigSettingsSource:
+    json_file = os.environ.get("AEVATAR_SETTINGS_FILE", "appsettings.json")
+    return JsonConfigSettingsSource(settings_cls, json_file=json_file)
+
+
+class SectionInvalid(ValueError):
+    """A worker module's settings section has a value its model refuses."""
+
+
+class _SectionSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_nested_delimiter="__", case_sensitive=True, extra="ignore"
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
         json_file = os.environ.get("AEVATAR_SETTINGS_FILE", "appsettings.json")
         return (
             init_settings,
             env_settings,
-            DaprCliEnvironment(settings_cls),
             JsonConfigSettingsSource(settings_cls, json_file=json_file),
         )
+
+
+def read_section(name: str, model: type[SectionT], **overrides: Any) -> SectionT:
+    """A worker module's own section, `name` in appsettings.json, overridable by environment
+    variables (`<name>__<Key>`) as every other section; `overrides` win over both."""
+    reader = create_model(
+        f"{model.__name__}Reader",
+        __base__=_SectionSettings,
+        value=(model, Field(default_factory=model, alias=name)),
+    )
+    given = {name: overrides} if overrides else {}
+    try:
+        section: SectionT = cast(Any, reader)(**given).value
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{name}:{':'.join(str(p) for p in error['loc'][1:])}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise SectionInvalid(f"settings section {name!r} ({model.__name__}): {problems}") from exc
+    return section
 
 
 _DAPR_CLI_VARIABLES = {

@@ -1,6 +1,9 @@
 """Builds the context each attempt's handler receives."""
 
+from collections.abc import Mapping
 from typing import Any
+
+from pydantic import BaseModel
 
 from app.core.config import Settings
 from app.db.mongo import Database
@@ -13,9 +16,16 @@ from app.workers.registry import Worker
 
 class ContextFactory:
     def __init__(
-        self, *, db: Database, settings: Settings, http: ResilientHttp, instance: str
+        self,
+        *,
+        db: Database,
+        settings: Settings,
+        http: ResilientHttp,
+        instance: str,
+        sections: Mapping[type[BaseModel], BaseModel],
     ) -> None:
         self._db = db
+        self._sections = sections
         self._settings = settings
         self._http = http
         self._positions = SyncPositionRepository(db)
@@ -37,4 +47,5 @@ class ContextFactory:
             checkpoint=run.checkpoint,
             chunk_size=worker.chunk_size,
             control=control,
+            sections=self._sections,
         )

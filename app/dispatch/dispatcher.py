@@ -19,12 +19,12 @@ from pydantic import ValidationError
 
 from app.actors.client import ActorClient, ActorUnavailable
 from app.core.clock import utc_now
+from app.core.config import WorkerSection
 from app.dapr.cloudevents import CloudEvent
 from app.dapr.dead_letters import DeadLetter
 from app.dapr.outcomes import DeliveryOutcome
 from app.dispatch.errors import PayloadInvalid, RunNotActionable, UnknownJob
 from app.dispatch.executor import RunExecutor
-from app.dispatch.settings import EngineSettings
 from app.dispatch.storable import payload_to_store, unsafe_part
 from app.models.runs import JobRun, Refusal, RunError, RunStatus, RunTrigger, WorkerKind
 from app.repositories.runs import RunRepository, UnknownRun
@@ -53,7 +53,7 @@ class Dispatcher:
         executor: RunExecutor,
         actors: ActorClient,
         instance: str,
-        engine: EngineSettings,
+        engine: WorkerSection,
     ) -> None:
         self._registry = registry
         self._runs = runs
@@ -185,7 +185,7 @@ class Dispatcher:
             next_attempt_at=None if claim else now + self._hold_for(sequence_key),
             sequence_key=sequence_key,
         )
-        lease = now + timedelta(seconds=self._engine.lease_seconds) if claim else None
+        lease = self._engine.lease_until(now) if claim else None
         if not await self._runs.insert(run, dedupe_key=dedupe_key, lease_until=lease):
             return await self._refused(worker, dedupe_key or "", refusal_reason)
         if claim and start:
@@ -226,7 +226,7 @@ class Dispatcher:
                 wait_seconds=SEQUENCE_TIMEOUT_SECONDS,
             )
         except ActorUnavailable as exc:
-            retry_at = utc_now() + timedelta(seconds=self._engine.lease_seconds)
+            retry_at = self._engine.lease_until(utc_now())
             held = await self._runs.hold(run_id=run.id, until=retry_at)
             logger.bind(job=run.job, run_id=run.id, error=str(exc), held=held).warning(
                 "key sequencer did not answer: the run waits behind its key"
@@ -250,7 +250,7 @@ class Dispatcher:
         run = await self._runs.claim_due(
             instance=self._instance,
             now=now,
-            lease_until=now + timedelta(seconds=self._engine.lease_seconds),
+            lease_until=self._engine.lease_until(now),
             jobs=[w.name for w in self._registry],
             run_id=run_id,
         )

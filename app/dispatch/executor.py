@@ -25,12 +25,12 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from app.actors.client import ActorClient
 from app.core.clock import utc_now
+from app.core.config import WorkerSection
 from app.dispatch.batches import BatchCalls
 from app.dispatch.context_factory import ContextFactory
 from app.dispatch.flight import Flight, StopReason
 from app.dispatch.lease import RunLeaseKeeper
 from app.dispatch.metrics import RunMetrics
-from app.dispatch.settings import EngineSettings
 from app.dispatch.storable import ResultNotStorable, result_to_store
 from app.models.runs import Attempt, JobRun, RunError, RunStatus
 from app.repositories.runs import RunRepository
@@ -61,7 +61,7 @@ class RunExecutor:
         contexts: ContextFactory,
         actors: ActorClient,
         instance: str,
-        engine: EngineSettings,
+        engine: WorkerSection,
         tracer: trace.Tracer,
         metrics: RunMetrics,
     ) -> None:
@@ -334,7 +334,7 @@ class RunExecutor:
             run_id=run.id,
             instance=self._instance,
             holder=holder,
-            lease_until=utc_now() + timedelta(seconds=self._engine.lease_seconds),
+            lease_until=self._engine.lease_until(utc_now()),
         )
         log.bind(holder=holder).warning("run is leased to another instance; left to it")
 

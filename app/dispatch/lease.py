@@ -2,15 +2,14 @@
 processors, with the RunLease actor, the primary guard against two instances on one run."""
 
 import asyncio
-from datetime import timedelta
 from typing import Any
 
 from loguru import logger
 
 from app.actors.client import ActorClient, ActorUnavailable
 from app.core.clock import utc_now
+from app.core.config import WorkerSection
 from app.dispatch.flight import Flight, StopReason
-from app.dispatch.settings import EngineSettings
 from app.models.runs import JobRun, Progress
 from app.repositories.runs import RunRepository
 from app.workers.errors import LeaseLost
@@ -24,7 +23,7 @@ class RunLeaseKeeper:
         runs: RunRepository,
         actors: ActorClient,
         instance: str,
-        engine: EngineSettings,
+        engine: WorkerSection,
         flight: Flight,
     ) -> None:
         self._run = run
@@ -94,7 +93,7 @@ class RunLeaseKeeper:
         return await self._runs.renew_lease(
             run_id=self._run.id,
             instance=self._instance,
-            lease_until=now + timedelta(seconds=self._engine.lease_seconds),
+            lease_until=self._engine.lease_until(now),
             progress=progress,
             checkpoint=checkpoint,
             save_checkpoint=save_checkpoint,

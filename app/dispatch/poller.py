@@ -3,13 +3,12 @@ instance) and starts them on this instance, as long as it has room."""
 
 import asyncio
 import contextlib
-from datetime import timedelta
 
 from loguru import logger
 
 from app.core.clock import utc_now
+from app.core.config import WorkerSection
 from app.dispatch.dispatcher import Dispatcher
-from app.dispatch.settings import EngineSettings
 from app.repositories.runs import RunRepository
 
 
@@ -19,7 +18,7 @@ class RunPoller:
         *,
         dispatcher: Dispatcher,
         runs: RunRepository,
-        engine: EngineSettings,
+        engine: WorkerSection,
         jobs: list[str],
     ) -> None:
         self._dispatcher = dispatcher
@@ -55,7 +54,7 @@ class RunPoller:
             run = await self._runs.claim_due(
                 instance=self._dispatcher.instance,
                 now=now,
-                lease_until=now + timedelta(seconds=self._engine.lease_seconds),
+                lease_until=self._engine.lease_until(now),
                 jobs=self._jobs,
             )
             if run is None:

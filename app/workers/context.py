@@ -1,8 +1,11 @@
 """What a handler receives beside its payload: its run, and its collaborators, explicitly."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from pydantic import BaseModel
 
 from app.core.config import Settings
 from app.db.mongo import Database
@@ -13,6 +16,8 @@ from app.workers.errors import RunCancelled
 
 if TYPE_CHECKING:
     from loguru import Logger
+
+SectionT = TypeVar("SectionT", bound=BaseModel)
 
 
 class RunControl(Protocol):
@@ -40,6 +45,17 @@ class JobContext:
     """Where a data processor's previous attempt stopped (None: start from the beginning)."""
     chunk_size: int | None = None
     control: RunControl | None = field(default=None, repr=False)
+    sections: Mapping[type[BaseModel], BaseModel] = field(default_factory=dict, repr=False)
+
+    def section(self, model: type[SectionT]) -> SectionT:
+        """A settings section declared with `@registry.section(...)`, as read at start-up."""
+        value = self.sections.get(model)
+        if not isinstance(value, model):
+            raise LookupError(
+                f"{model.__qualname__} is not a declared settings section: decorate it with "
+                '@registry.section("Name") in a module the app loads'
+            )
+        return value
 
     async def report_progress(self, *, done: int, total: int | None = None) -> None:
         if self.control is not None:

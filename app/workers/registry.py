@@ -15,12 +15,14 @@ from typing import Any, TypedDict, TypeVar, Unpack, cast, overload
 
 from pydantic import BaseModel
 
+from app.core.config import Settings
 from app.dispatch.retry import RetryPolicy
 from app.models.runs import WorkerKind
 from app.workers.context import BatchContext, JobContext
 from app.workers.schedule import InvalidSchedule, Schedule
 
 PayloadT = TypeVar("PayloadT", bound=BaseModel)
+SectionT = TypeVar("SectionT", bound=BaseModel)
 
 ContextHandler = Callable[[JobContext], Awaitable[object]]
 """A job registered without `payload=`: `async def job(ctx: JobContext) -> ...`."""
@@ -33,6 +35,7 @@ Handler = Callable[..., Awaitable[Any]]
 
 DEFAULT_TIMEOUT_SECONDS = 300.0
 _DEFAULT_RETRY = RetryPolicy()
+_SETTINGS_ALIASES = {field.alias for field in Settings.model_fields.values()}
 
 
 class CommonOptions(TypedDict, total=False):
@@ -88,6 +91,7 @@ class Worker:
 class Registry:
     def __init__(self) -> None:
         self._workers: dict[str, Worker] = {}
+        self._sections: dict[type[BaseModel], str] = {}
 
     def __iter__(self) -> Iterator[Worker]:
         return iter(self._workers.values())
@@ -107,6 +111,27 @@ class Registry:
             ),
             None,
         )
+
+    def section(self, name: str) -> Callable[[type[SectionT]], type[SectionT]]:
+        """Declares a worker module's own settings: the pydantic model it decorates is read from
+        section `name` of appsettings.json and the environment (`<name>__<Key>`) at start-up,
+        where a refused value stops the app, and handlers get it with `ctx.section(Model)`."""
+
+        def declare(model: type[SectionT]) -> type[SectionT]:
+            if name in Settings.model_fields or name in _SETTINGS_ALIASES:
+                raise RegistrationError(
+                    f"settings section {name!r} ({model.__qualname__}) is one of the app's own"
+                )
+            if name in self._sections.values():
+                raise RegistrationError(f"settings section {name!r} is declared twice")
+            self._sections[model] = name
+            return model
+
+        return declare
+
+    def sections(self) -> dict[type[BaseModel], str]:
+        """The declared settings sections: model -> section name."""
+        return dict(self._sections)
 
     def by_binding(self, binding: str) -> Worker | None:
         return next((w for w in self._workers.values() if w.binding == binding), None)
