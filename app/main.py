@@ -114,7 +114,7 @@ def create_app(
                 tracer=telemetry.tracer,
                 metrics=run_metrics,
             )
-            dispatcher = Dispatcher(
+            dispatcher = Dispatcher.create(
                 registry=registry,
                 runs=run_repository,
                 executor=executor,
@@ -123,7 +123,7 @@ def create_app(
                 engine=settings.worker,
             )
             if settings.dapr.host_actors:
-                await register_actors(dapr_actor, run_here=dispatcher.run_here)
+                await register_actors(dapr_actor, run_here=dispatcher.sequences.run_here)
             poller = RunPoller(
                 dispatcher=dispatcher,
                 runs=run_repository,

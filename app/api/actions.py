@@ -52,18 +52,18 @@ class OperatorActions:
     audit: AuditRepository
 
     async def cancel(self, run_id: str, actor: Actor) -> JobRun:
-        run = await self.dispatcher.cancel(run_id)
+        run = await self.dispatcher.actions.cancel(run_id)
         await self._log(actor, "cancel", run_id, [run_id])
         return run
 
     async def retry(self, run_id: str, actor: Actor) -> JobRun:
-        run = await self.dispatcher.retry(run_id)
+        run = await self.dispatcher.actions.retry(run_id)
         self.poller.wake()
         await self._log(actor, "retry", run_id, [run_id, run.id], f"as run {run.id}")
         return run
 
     async def requeue(self, dead_run_id: str, actor: Actor) -> JobRun:
-        run = await self.dispatcher.requeue(dead_run_id)
+        run = await self.dispatcher.actions.requeue(dead_run_id)
         self.poller.wake()
         await self._log(actor, "requeue", dead_run_id, [dead_run_id, run.id], f"as run {run.id}")
         return run
@@ -78,7 +78,7 @@ class OperatorActions:
         done = Requeued()
         for run_id in ids:
             try:
-                done.runs.append(await self.dispatcher.requeue(run_id))
+                done.runs.append(await self.dispatcher.actions.requeue(run_id))
             except DispatchError as refused:
                 done.skipped[run_id] = str(refused)
         self.poller.wake()
@@ -88,8 +88,8 @@ class OperatorActions:
         return done
 
     async def trigger(self, job: str, payload: Any, actor: Actor) -> JobRun:
-        worker = self.dispatcher.worker(job)
-        submission = await self.dispatcher.trigger(worker, payload)
+        worker = self.dispatcher.intake.worker(job)
+        submission = await self.dispatcher.intake.trigger(worker, payload)
         self.poller.wake()
         assert submission.run is not None, "a manual trigger always makes a run"
         await self._log(actor, "trigger", job, [submission.run.id])
@@ -105,7 +105,7 @@ class OperatorActions:
         payload: Any,
         actor: Actor,
     ) -> JobSchedule:
-        worker = self.dispatcher.worker(job)
+        worker = self.dispatcher.intake.worker(job)
         asked_at = utc_now()
         await self.sidecar.schedule_job(
             name,
@@ -151,14 +151,14 @@ class OperatorActions:
 
     async def pause_job(self, job: str, actor: Actor) -> None:
         """A cron-bound job: its ticks are answered without a run until it is resumed."""
-        worker = self.dispatcher.worker(job)
+        worker = self.dispatcher.intake.worker(job)
         if worker.binding is None:
             raise UnknownJob(job)
         await self.pauses.pause(Pause(job=job, paused_at=utc_now(), by=actor.who))
         await self._log(actor, "pause-job", job)
 
     async def resume_job(self, job: str, actor: Actor) -> None:
-        await self.pauses.resume(self.dispatcher.worker(job).name)
+        await self.pauses.resume(self.dispatcher.intake.worker(job).name)
         await self._log(actor, "resume-job", job)
 
     async def _schedule(self, name: str) -> JobSchedule:

@@ -21,6 +21,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from pydantic import BaseModel
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from app.actors.client import ActorClient
@@ -90,9 +91,10 @@ class RunExecutor:
     def has_capacity(self) -> bool:
         return len(self._tasks) < self._engine.max_in_flight
 
-    def start(self, run: JobRun) -> asyncio.Task[None]:
-        """Starts an attempt of a run this instance has claimed."""
-        task = asyncio.create_task(self._execute(run), name=f"run-{run.job}-{run.id}")
+    def start(self, run: JobRun, *, payload: BaseModel | None = None) -> asyncio.Task[None]:
+        """Starts an attempt of a run this instance has claimed; `payload`: the run's payload
+        already validated (by the intake that stored it), else validated from the run."""
+        task = asyncio.create_task(self._execute(run, payload), name=f"run-{run.job}-{run.id}")
         self._tasks[run.id] = task
         task.add_done_callback(lambda _: self._tasks.pop(run.id, None))
         return task
@@ -119,7 +121,7 @@ class RunExecutor:
         if still_running:
             await asyncio.wait(still_running, timeout=_UNWIND_SECONDS + 5)
 
-    async def _execute(self, run: JobRun) -> None:
+    async def _execute(self, run: JobRun, payload: BaseModel | None) -> None:
         log = logger.bind(job=run.job, run_id=run.id, attempt=run.attempt, kind=run.kind)
         worker = self._registry.get(run.job)
         if worker is None:
@@ -147,7 +149,7 @@ class RunExecutor:
                 await self._stopped_before_start(run, flight, log)
                 return
             try:
-                await self._attempt(worker, run, flight, lease, log)
+                await self._attempt(worker, run, flight, lease, log, payload=payload)
             finally:
                 if slot is not None:
                     slot.release()
@@ -159,7 +161,14 @@ class RunExecutor:
             await lease.release()
 
     async def _attempt(
-        self, worker: Worker, run: JobRun, flight: Flight, lease: RunLeaseKeeper, log: Any
+        self,
+        worker: Worker,
+        run: JobRun,
+        flight: Flight,
+        lease: RunLeaseKeeper,
+        log: Any,
+        *,
+        payload: BaseModel | None,
     ) -> None:
         started_at = utc_now()
         clock = time.perf_counter()
@@ -172,7 +181,7 @@ class RunExecutor:
         ) as span:
             flight.start_clock()
             handler = asyncio.create_task(
-                self._invoke(worker, run, context), name=f"handler-{run.id}"
+                self._invoke(worker, run, context, payload), name=f"handler-{run.id}"
             )
             timed_out = await _wait_for_handler(handler, flight)
             if flight.reason is not None or timed_out:
@@ -187,10 +196,15 @@ class RunExecutor:
                 span.set_status(Status(StatusCode.ERROR, outcome.error.message))
             await self._record(run, outcome, started_at, clock, log)
 
-    async def _invoke(self, worker: Worker, run: JobRun, context: JobContext) -> Any:
+    async def _invoke(
+        self, worker: Worker, run: JobRun, context: JobContext, payload: BaseModel | None
+    ) -> Any:
         if worker.payload_model is None:
             return await worker.handler(context)
-        payload = worker.payload_model.model_validate({} if run.payload is None else run.payload)
+        if payload is None:
+            payload = worker.payload_model.model_validate(
+                {} if run.payload is None else run.payload
+            )
         if worker.batch_size is not None:
             return await self._batches.handle(worker, payload, context)
         return await worker.handler(payload, context)

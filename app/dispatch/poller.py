@@ -47,7 +47,7 @@ class RunPoller:
             self._wake.clear()
 
     async def _claim_while_room(self) -> None:
-        await self._dispatcher.resume_sequences(limit=self._engine.max_in_flight)
+        await self._dispatcher.sequences.resume(limit=self._engine.max_in_flight)
         executor = self._dispatcher.executor
         while executor.has_capacity and not self._stop.is_set():
             now = utc_now()

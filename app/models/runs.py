@@ -2,9 +2,11 @@
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
+
+from app.core.trace_context import current_trace
 
 WorkerKind = Literal["scheduled", "event", "queue", "data", "integration", "manual"]
 TriggerType = Literal["cron", "event", "schedule", "manual", "requeue"]
@@ -67,6 +69,19 @@ class Refusal(BaseModel):
     reason: str
 
 
+class JobSpec(Protocol):
+    """What a new run takes from its job (a registered worker)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> WorkerKind: ...
+
+    @property
+    def max_attempts(self) -> int: ...
+
+
 class JobRun(BaseModel):
     id: str
     job: str
@@ -94,3 +109,29 @@ class JobRun(BaseModel):
     checkpoint: Any = None
     sequence_key: str | None = None
     refusals: list[Refusal] = []
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        id: str,
+        job: JobSpec,
+        trigger: RunTrigger,
+        at: datetime,
+        payload: Any,
+        status: RunStatus = RunStatus.PENDING,
+        **fields: Any,
+    ) -> "JobRun":
+        """A run of `job` made now, in the current trace: its first attempt, not yet stored."""
+        return cls(
+            id=id,
+            job=job.name,
+            kind=job.kind,
+            max_attempts=job.max_attempts,
+            status=status,
+            trigger=trigger,
+            created_at=at,
+            payload=payload,
+            **current_trace(),
+            **fields,
+        )

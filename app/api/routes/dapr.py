@@ -18,8 +18,8 @@ from app.core.clock import utc_now
 from app.dapr.cloudevents import CloudEvent
 from app.dapr.dead_letters import DEAD_LETTER_TOPIC, DeadLetter
 from app.dapr.outcomes import DeliveryOutcome
-from app.dispatch.dispatcher import Submission
 from app.dispatch.errors import PayloadInvalid
+from app.dispatch.intake import Submission
 from app.workers.registry import Registry
 
 router = APIRouter(tags=["dapr"])
@@ -76,7 +76,7 @@ async def receive_dead_letter(pubsub: str, request: Request, state: State) -> De
         else None
     )
     try:
-        await state.dispatcher.record_dead_letter(worker, letter, pubsub=pubsub)
+        await state.dispatcher.intake.record_dead_letter(worker, letter, pubsub=pubsub)
     except Exception:
         logger.bind(pubsub=pubsub, event_id=letter.id).exception(
             "could not record a dead letter; asking Dapr to redeliver"
@@ -103,7 +103,7 @@ async def deliver_event(pubsub: str, topic: str, request: Request, state: State)
         log.bind(error=str(exc)[:500]).warning("not a CloudEvent: dropped")
         return Delivery(status=DeliveryOutcome.DROP)
     try:
-        outcome = await state.dispatcher.deliver_event(worker, event)
+        outcome = await state.dispatcher.intake.deliver_event(worker, event)
     except Exception:
         log.bind(job=worker.name, event_id=event.id).exception(
             "could not record the run; asking Dapr to redeliver"
@@ -130,7 +130,7 @@ async def fire_scheduled_job(name: str, request: Request, state: State) -> Recor
     payload = data.get("payload") if isinstance(data, dict) else None
     occurrence = stored.occurrence_of(utc_now()) if stored else utc_now().replace(microsecond=0)
     try:
-        submission = await state.dispatcher.fire_schedule(
+        submission = await state.dispatcher.intake.fire_schedule(
             worker, name, payload, occurrence=occurrence
         )
     except PayloadInvalid as exc:
@@ -158,7 +158,8 @@ def _tick_route(job: str) -> Callable[[AppState], Awaitable[Recorded]]:
     async def fire(state: State) -> Recorded:
         if await state.pauses.skip_firing(job):
             return Recorded(run_id=None, created=False, paused=True)
-        submission = await state.dispatcher.fire_tick(state.dispatcher.worker(job), utc_now())
+        intake = state.dispatcher.intake
+        submission = await intake.fire_tick(intake.worker(job), utc_now())
         state.poller.wake()
         return _recorded(submission)
 

@@ -1,0 +1,288 @@
+"""Intake: every trigger becomes a run document, before anything else happens.
+
+From then on MongoDB holds the run: an event is acknowledged to Dapr only once its run is
+stored. Across instances, the actors decide first (one claim per cron tick, one run at a time
+per key); MongoDB's unique index on the occurrence stays the second line of defence, and a run
+notes each second run it refused, and why. Execution is the executor's.
+"""
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from loguru import logger
+from pydantic import BaseModel, ValidationError
+
+from app.actors.client import ActorClient, ActorUnavailable
+from app.core.clock import utc_now
+from app.core.config import WorkerSection
+from app.dapr.cloudevents import CloudEvent
+from app.dapr.dead_letters import DeadLetter
+from app.dapr.outcomes import DeliveryOutcome
+from app.dispatch.errors import PayloadInvalid, UnknownJob
+from app.dispatch.executor import RunExecutor
+from app.dispatch.sequencing import KeySequences
+from app.dispatch.storable import payload_to_store, unsafe_part
+from app.models.runs import JobRun, JobSpec, Refusal, RunError, RunStatus, RunTrigger, WorkerKind
+from app.repositories.runs import RunRepository
+from app.workers.registry import Registry, Worker
+
+UNROUTABLE = "unroutable"
+"""The job name of dead letters whose topic has no worker here."""
+
+
+@dataclass(frozen=True)
+class _Unroutable:
+    name: str = UNROUTABLE
+    kind: WorkerKind = "event"
+    max_attempts: int = 1
+
+
+@dataclass(frozen=True)
+class Submission:
+    run: JobRun | None  # None: another instance claimed this occurrence
+    created: bool  # False: this occurrence had a run already (a redelivery, a second tick)
+    claimed_by: str | None = None
+    payload: BaseModel | None = None
+    """The validated payload of a run this instance stored, for its first attempt here (the
+    executor validates a stored payload itself only for a run it read back)."""
+
+
+@dataclass(frozen=True)
+class _Payload:
+    stored: Any  # as the run document keeps it
+    model: BaseModel | None  # as the handler takes it (None: the worker has no payload model)
+
+
+class RunIntake:
+    def __init__(
+        self,
+        *,
+        registry: Registry,
+        runs: RunRepository,
+        executor: RunExecutor,
+        actors: ActorClient,
+        sequences: KeySequences,
+        instance: str,
+        engine: WorkerSection,
+    ) -> None:
+        self._registry = registry
+        self._runs = runs
+        self._executor = executor
+        self._actors = actors
+        self._sequences = sequences
+        self._instance = instance
+        self._engine = engine
+
+    def worker(self, name: str) -> Worker:
+        worker = self._registry.get(name)
+        if worker is None:
+            raise UnknownJob(name)
+        return worker
+
+    async def deliver_event(self, worker: Worker, event: CloudEvent) -> DeliveryOutcome:
+        """Runs `worker` on one CloudEvent and says what Dapr should do with the message.
+
+        SUCCESS once the run is stored (MongoDB holds it from then on, and retries it itself);
+        DROP for a payload that can never be valid; an exception (the database is away) is the
+        route's RETRY, so that Dapr keeps the message.
+        """
+        trigger = RunTrigger(type="event", event_id=event.id, topic=event.topic)
+        try:
+            submission = await self.submit(
+                worker, trigger, event.data, dedupe_key=f"event:{event.id}", start=False
+            )
+        except PayloadInvalid as invalid:
+            await self._record_invalid(worker, trigger, event.data, invalid, event.id)
+            return DeliveryOutcome.DROP
+        run = submission.run
+        if not submission.created or run is None:
+            return DeliveryOutcome.SUCCESS
+        lag = event.seconds_since_sent(run.created_at)
+        if lag is not None:
+            self._executor.metrics.event_lag(topic=worker.topic or "", seconds=lag)
+        if run.sequence_key is not None:
+            await self._sequences.run_in_sequence(run, first_hand=True)
+        elif run.status is RunStatus.RUNNING:
+            # The first attempt runs while Dapr waits, which paces deliveries to the worker's
+            # speed; shielded, so that a dropped connection does not abandon it halfway.
+            await asyncio.shield(self._executor.start(run, payload=submission.payload))
+        return DeliveryOutcome.SUCCESS
+
+    async def fire_tick(self, worker: Worker, fired_at: datetime) -> Submission:
+        """One firing of a cron binding. Every instance's binding fires; the job's
+        TickCoordinator actor grants the tick to one of them."""
+        tick = worker.schedule.tick_of(fired_at) if worker.schedule else fired_at
+        coordination = "the tick coordinator granted it"
+        try:
+            granted, holder = await self._actors.claim_tick(
+                job=worker.name, tick=tick, instance=self._instance
+            )
+        except ActorUnavailable as exc:
+            coordination = f"the tick coordinator was unavailable ({exc})"
+            logger.bind(job=worker.name, tick=tick.isoformat(), error=str(exc)).warning(
+                "tick coordinator unavailable: the unique index decides"
+            )
+        else:
+            if not granted:
+                logger.bind(job=worker.name, tick=tick.isoformat(), holder=holder).debug(
+                    "tick claimed by another instance"
+                )
+                return Submission(run=None, created=False, claimed_by=holder)
+        return await self.submit(
+            worker,
+            RunTrigger(type="cron", tick=tick),
+            None,
+            dedupe_key=f"cron:{tick.isoformat()}",
+            refusal_reason=f"a second run for this tick, though {coordination}",
+        )
+
+    async def fire_schedule(
+        self, worker: Worker, schedule: str, payload: Any, *, occurrence: datetime
+    ) -> Submission:
+        """One firing of a Jobs API schedule, whose `occurrence` (the firing mapped onto the
+        schedule's grid) names it: a redelivered firing finds the run of the first."""
+        return await self.submit(
+            worker,
+            RunTrigger(type="schedule", schedule=schedule, tick=occurrence),
+            payload,
+            dedupe_key=f"schedule:{schedule}:{occurrence.isoformat()}",
+        )
+
+    async def trigger(self, worker: Worker, payload: Any) -> Submission:
+        return await self.submit(worker, RunTrigger(type="manual"), payload)
+
+    async def submit(
+        self,
+        worker: Worker,
+        trigger: RunTrigger,
+        payload: Any,
+        *,
+        dedupe_key: str | None = None,
+        start: bool = True,
+        refusal_reason: str = "the same occurrence was delivered again",
+    ) -> Submission:
+        """Validates the payload and stores a new run: claimed by this instance when it has
+        room (and started, unless `start` is False), queued for the poller otherwise."""
+        valid = _validated(worker, payload)
+        sequence_key = (
+            str(valid.stored.get(worker.ordered_by)) if worker.ordered_by and valid.stored else None
+        )
+        now = utc_now()
+        claim = self._executor.has_capacity and sequence_key is None
+        run = JobRun.new(
+            id=self._runs.new_id(),
+            job=worker,
+            trigger=trigger,
+            at=now,
+            payload=valid.stored,
+            status=RunStatus.RUNNING if claim else RunStatus.PENDING,
+            started_at=now if claim else None,
+            instance=self._instance if claim else None,
+            next_attempt_at=None if claim else now + self._hold_for(sequence_key),
+            sequence_key=sequence_key,
+        )
+        lease = self._engine.lease_until(now) if claim else None
+        if not await self._runs.insert(run, dedupe_key=dedupe_key, lease_until=lease):
+            existing = await self._refused(worker, dedupe_key or "", refusal_reason)
+            return Submission(existing, created=False)
+        if claim and start:
+            self._executor.start(run, payload=valid.model)
+        return Submission(run, created=True, payload=valid.model)
+
+    def _hold_for(self, sequence_key: str | None) -> timedelta:
+        """A sequenced run is handed to its key's actor by the instance that stored it; the
+        poller leaves it alone for a lease's length, and takes it only if that instance died."""
+        return timedelta(seconds=self._engine.lease_seconds if sequence_key else 0)
+
+    async def _refused(self, worker: Worker, dedupe_key: str, reason: str) -> JobRun:
+        existing = await self._runs.find_by_dedupe_key(job=worker.name, dedupe_key=dedupe_key)
+        assert existing is not None, "a duplicate key names an existing run"
+        await self._runs.note_refusal(
+            job=worker.name,
+            dedupe_key=dedupe_key,
+            refusal=Refusal(instance=self._instance, at=utc_now(), reason=reason),
+        )
+        logger.bind(job=worker.name, run_id=existing.id, dedupe_key=dedupe_key).info(
+            "occurrence already has a run; not running it again"
+        )
+        return existing
+
+    async def _record_invalid(
+        self,
+        worker: Worker,
+        trigger: RunTrigger,
+        payload: Any,
+        invalid: PayloadInvalid,
+        event_id: str,
+    ) -> None:
+        """A payload that can never be valid: a dead run at once, with the reason."""
+        run, _ = await self._store_dead_event(
+            job=worker,
+            trigger=trigger,
+            payload=payload,
+            error=RunError(type="ValidationError", message=str(invalid)),
+        )
+        logger.bind(job=worker.name, run_id=run.id, event_id=event_id).warning(
+            "invalid payload: dropped, and recorded as a dead run"
+        )
+
+    async def record_dead_letter(
+        self, worker: Worker | None, letter: DeadLetter, *, pubsub: str
+    ) -> None:
+        """A dead-lettered message as a dead run of the worker of its topic (or of
+        `UNROUTABLE` when it names none), unless its event already has a run: an invalid
+        payload the app dropped was recorded when it was dropped."""
+        reason = (
+            f"dead-lettered by daprd from topic {letter.topic!r}: the app answered DROP, or "
+            "its delivery failed once daprd's retries were spent"
+            if letter.readable
+            else "dead-lettered by daprd: the message was not a CloudEvent daprd could read"
+        )
+        run, created = await self._store_dead_event(
+            job=worker or _Unroutable(),
+            trigger=RunTrigger(type="event", event_id=letter.id, topic=letter.topic),
+            payload=letter.data,
+            error=RunError(type="DeadLettered", message=reason),
+        )
+        logger.bind(job=run.job, event_id=letter.id, pubsub=pubsub, recorded=created).warning(
+            "dead letter received"
+        )
+
+    async def _store_dead_event(
+        self, *, job: JobSpec, trigger: RunTrigger, payload: Any, error: RunError
+    ) -> tuple[JobRun, bool]:
+        """An event that will never run, stored as a dead run at once (its payload only in a
+        form that may be written); False when its event has a run already."""
+        now = utc_now()
+        run = JobRun.new(
+            id=self._runs.new_id(),
+            job=job,
+            trigger=trigger,
+            at=now,
+            payload=payload_to_store(payload),
+            status=RunStatus.DEAD,
+            started_at=now,
+            finished_at=now,
+            duration_ms=0.0,
+            instance=self._instance,
+            error=error,
+        )
+        created = await self._runs.insert(run, dedupe_key=f"event:{trigger.event_id}")
+        return run, created
+
+
+def _validated(worker: Worker, payload: Any) -> _Payload:
+    if worker.payload_model is None:
+        return _Payload(stored=payload, model=None)
+    try:
+        # No payload (a cron tick, a bare trigger) is the model's defaults.
+        valid = worker.payload_model.model_validate({} if payload is None else payload)
+    except ValidationError as exc:
+        raise PayloadInvalid.of(worker.name, exc) from exc
+    dumped = valid.model_dump(mode="json")
+    problem = unsafe_part(dumped)
+    if problem is not None:
+        raise PayloadInvalid(worker.name, f"it cannot be stored: {problem}")
+    return _Payload(stored=dumped, model=valid)
