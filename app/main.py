@@ -31,9 +31,10 @@ from app.core.telemetry import create_telemetry, instrument
 from app.core.version import VERSION
 from app.dapr.sidecar import Sidecar
 from app.dashboard import mount_dashboard
-from app.db.mongo import Database, Document, create_client, database_of
+from app.db.mongo import Document, create_client, database_of
 from app.dispatch.context_factory import ContextFactory
 from app.dispatch.dispatcher import Dispatcher
+from app.dispatch.engine import EngineParts
 from app.dispatch.executor import RunExecutor
 from app.dispatch.heartbeat import Heartbeat
 from app.dispatch.metrics import RunMetrics
@@ -72,8 +73,7 @@ def create_app(
         registry = default_registry
         for module in [BUILTIN_WORKERS, *settings.worker.modules]:
             importlib.import_module(module)
-    _check(registry)
-    sections = _read_sections(registry)
+    sections = _check(registry)
     # The pid makes each start of a process an instance of its own: a restarted process must not
     # take the leases of the one that died for its own.
     instance = f"{settings.app.instance_id or socket.gethostname()}-{os.getpid()}"
@@ -98,9 +98,15 @@ def create_app(
             run_metrics = RunMetrics(
                 telemetry.meter, registry=CollectorRegistry(), stats=RunStats()
             )
-            executor = RunExecutor(
+            parts = EngineParts(
                 registry=registry,
                 runs=run_repository,
+                actors=actors,
+                instance=instance,
+                settings=settings.worker,
+            )
+            executor = RunExecutor(
+                parts=parts,
                 contexts=ContextFactory(
                     db=db,
                     settings=settings,
@@ -108,49 +114,25 @@ def create_app(
                     instance=instance,
                     sections=sections,
                 ),
-                actors=actors,
-                instance=instance,
-                engine=settings.worker,
                 tracer=telemetry.tracer,
                 metrics=run_metrics,
             )
-            dispatcher = Dispatcher.create(
-                registry=registry,
-                runs=run_repository,
-                executor=executor,
-                actors=actors,
-                instance=instance,
-                engine=settings.worker,
-            )
+            dispatcher = Dispatcher.create(parts, executor)
             if settings.dapr.host_actors:
                 await register_actors(dapr_actor, run_here=dispatcher.sequences.run_here)
-            poller = RunPoller(
-                dispatcher=dispatcher,
-                runs=run_repository,
-                engine=settings.worker,
-                jobs=[worker.name for worker in registry],
-            )
+            poller = RunPoller(dispatcher=dispatcher, parts=parts)
             polling = asyncio.create_task(poller.run(), name="run-poller")
-            heartbeat = _heartbeat(
-                settings=settings,
-                instance=instance,
-                registry=registry,
-                executor=executor,
-                metrics=run_metrics,
-                db=db,
-            )
+            heartbeat = Heartbeat(parts=parts, executor=executor, metrics=run_metrics, db=db)
             beating = asyncio.create_task(heartbeat.run(), name="heartbeat")
             state = _app_state(
                 settings=settings,
-                registry=registry,
+                parts=parts,
                 mongo=mongo,
                 sidecar=sidecar,
                 dispatcher=dispatcher,
                 poller=poller,
-                runs=run_repository,
                 metrics=run_metrics,
                 heartbeat=heartbeat,
-                instance=instance,
             )
             logger.bind(instance=instance, workers=[w.name for w in registry]).info(
                 "worker started"
@@ -203,39 +185,16 @@ def _include_routes(app: FastAPI, settings: Settings, registry: Registry) -> Non
     mount_dashboard(app, settings)
 
 
-def _heartbeat(
-    *,
-    settings: Settings,
-    instance: str,
-    registry: Registry,
-    executor: RunExecutor,
-    metrics: RunMetrics,
-    db: Database,
-) -> Heartbeat:
-    return Heartbeat(
-        instance=instance,
-        version=VERSION,
-        interval_seconds=settings.worker.heartbeat_seconds,
-        executor=executor,
-        metrics=metrics,
-        instances=InstanceRepository(db),
-        stats=RunStatsRepository(db),
-        jobs=len(registry),
-    )
-
-
 def _app_state(
     *,
     settings: Settings,
-    registry: Registry,
+    parts: EngineParts,
     mongo: AsyncMongoClient[Document],
     sidecar: Sidecar,
     dispatcher: Dispatcher,
     poller: RunPoller,
-    runs: RunRepository,
     metrics: RunMetrics,
     heartbeat: Heartbeat,
-    instance: str,
 ) -> AppState:
     db = database_of(mongo)
     schedules, pauses, audit = ScheduleRepository(db), PauseRepository(db), AuditRepository(db)
@@ -251,16 +210,16 @@ def _app_state(
     )
     return AppState(
         settings=settings,
-        registry=registry,
+        registry=parts.registry,
         mongo=mongo,
         sidecar=sidecar,
         dispatcher=dispatcher,
         poller=poller,
-        runs=runs,
+        runs=parts.runs,
         history=history,
         counts=RunCounts(history),
         schedules=schedules,
-        instance=instance,
+        instance=parts.instance,
         actions=actions,
         pauses=pauses,
         audit=audit,
@@ -279,7 +238,8 @@ def _read_sections(registry: Registry) -> dict[type[BaseModel], BaseModel]:
         raise RegistrationError(str(exc)) from exc
 
 
-def _check(registry: Registry) -> None:
+def _check(registry: Registry) -> dict[type[BaseModel], BaseModel]:
+    """Stops the start on a registry the app cannot serve; returns the modules' settings."""
     if len(registry) == 0:
         raise RegistrationError(f"no workers registered: is {BUILTIN_WORKERS} importable?")
     for worker in registry:
@@ -288,3 +248,4 @@ def _check(registry: Registry) -> None:
                 f"worker {worker.name!r}: binding name {worker.binding!r} clashes with a route "
                 "of the app; name the cron binding component something else"
             )
+    return _read_sections(registry)

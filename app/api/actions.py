@@ -2,7 +2,8 @@
 through the dispatcher (or the sidecar, for schedules) and written to the audit log."""
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from datetime import datetime
+from typing import Any, Literal, Protocol
 
 from app.core.clock import utc_now
 from app.dapr.sidecar import Sidecar
@@ -33,6 +34,23 @@ API_CALLER = Actor(who="api", role="operator")
 class Requeued:
     runs: list[JobRun] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+
+
+class ScheduleSpec(Protocol):
+    """What a Jobs API schedule is made of: the API's and the dashboard's request, or a
+    stored schedule being resumed."""
+
+    @property
+    def job(self) -> str: ...
+
+    @property
+    def cron(self) -> str | None: ...
+
+    @property
+    def due_time(self) -> datetime | None: ...
+
+    @property
+    def payload(self) -> Any: ...
 
 
 class UnknownSchedule(LookupError):
@@ -95,16 +113,9 @@ class OperatorActions:
         await self._log(actor, "trigger", job, [submission.run.id])
         return submission.run
 
-    async def put_schedule(
-        self,
-        name: str,
-        *,
-        job: str,
-        cron: str | None,
-        due_time: Any,
-        payload: Any,
-        actor: Actor,
-    ) -> JobSchedule:
+    async def put_schedule(self, name: str, spec: ScheduleSpec, actor: Actor) -> JobSchedule:
+        """Creates or replaces the sidecar's job `name` and its record."""
+        job, cron, due_time, payload = spec.job, spec.cron, spec.due_time, spec.payload
         worker = self.dispatcher.intake.worker(job)
         asked_at = utc_now()
         await self.sidecar.schedule_job(
@@ -138,15 +149,7 @@ class OperatorActions:
         await self._log(actor, "pause-schedule", name)
 
     async def resume_schedule(self, name: str, actor: Actor) -> None:
-        schedule = await self._schedule(name)
-        await self.put_schedule(
-            name,
-            job=schedule.job,
-            cron=schedule.cron,
-            due_time=schedule.due_time,
-            payload=schedule.payload,
-            actor=actor,
-        )
+        await self.put_schedule(name, await self._schedule(name), actor)
         await self._log(actor, "resume-schedule", name)
 
     async def pause_job(self, job: str, actor: Actor) -> None:

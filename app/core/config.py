@@ -97,15 +97,44 @@ class SerilogSection(_Section):
     format: Literal["text", "json"] = Field("text", alias="Format")
 
 
-class Settings(BaseSettings):
+class _FileAndEnvironment(BaseSettings):
+    """Sources, highest first: keyword arguments, environment variables, then the JSON file
+    named by `AEVATAR_SETTINGS_FILE`."""
+
     model_config = SettingsConfigDict(
         env_nested_delimiter="__",
         # Exact names, as in appsettings.json: a case-insensitive match would lower-case the
         # nested keys and lose to the JSON file's keys in the merge.
         case_sensitive=True,
         extra="ignore",
-        frozen=True,
     )
+
+    @classmethod
+    def _between_environment_and_file(
+        cls, settings_cls: type[BaseSettings]
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return ()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        json_file = os.environ.get("AEVATAR_SETTINGS_FILE", "appsettings.json")
+        return (
+            init_settings,
+            env_settings,
+            *cls._between_environment_and_file(settings_cls),
+            JsonConfigSettingsSource(settings_cls, json_file=json_file),
+        )
+
+
+class Settings(_FileAndEnvironment):
+    model_config = SettingsConfigDict(frozen=True)
 
     app: AppSection = Field(default_factory=AppSection, alias="App")
     connection_strings: ConnectionStringsSection = Field(
@@ -137,49 +166,17 @@ class Settings(BaseSettings):
         return f"http://{self.dapr.host}:{self.dapr.http_port}"
 
     @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
+    def _between_environment_and_file(
+        cls, settings_cls: type[BaseSettings]
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, DaprCliEnvironment(settings_cls), _file(settings_cls))
+        return (DaprCliEnvironment(settings_cls),)
 
 
 SectionT = TypeVar("SectionT", bound=BaseModel)
 
 
-def _file(settings_cls: type[BaseSettings]) -> JsonConfigSettingsSource:
-    json_file = os.environ.get("AEVATAR_SETTINGS_FILE", "appsettings.json")
-    return JsonConfigSettingsSource(settings_cls, json_file=json_file)
-
-
 class SectionInvalid(ValueError):
     """A worker module's settings section has a value its model refuses."""
-
-
-class _SectionSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_nested_delimiter="__", case_sensitive=True, extra="ignore"
-    )
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        json_file = os.environ.get("AEVATAR_SETTINGS_FILE", "appsettings.json")
-        return (
-            init_settings,
-            env_settings,
-            JsonConfigSettingsSource(settings_cls, json_file=json_file),
-        )
 
 
 def read_section(name: str, model: type[SectionT], **overrides: Any) -> SectionT:
@@ -187,7 +184,7 @@ def read_section(name: str, model: type[SectionT], **overrides: Any) -> SectionT
     variables (`<name>__<Key>`) as every other section; `overrides` win over both."""
     reader = create_model(
         f"{model.__name__}Reader",
-        __base__=_SectionSettings,
+        __base__=_FileAndEnvironment,
         value=(model, Field(default_factory=model, alias=name)),
     )
     given = {name: overrides} if overrides else {}

@@ -8,14 +8,11 @@ Execution is the executor's (app/dispatch/executor.py).
 
 from dataclasses import dataclass
 
-from app.actors.client import ActorClient
-from app.core.config import WorkerSection
+from app.dispatch.engine import EngineParts
 from app.dispatch.executor import RunExecutor
 from app.dispatch.intake import RunIntake
 from app.dispatch.run_actions import RunActions
 from app.dispatch.sequencing import KeySequences
-from app.repositories.runs import RunRepository
-from app.workers.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -27,38 +24,8 @@ class Dispatcher:
     instance: str
 
     @classmethod
-    def create(
-        cls,
-        *,
-        registry: Registry,
-        runs: RunRepository,
-        executor: RunExecutor,
-        actors: ActorClient,
-        instance: str,
-        engine: WorkerSection,
-    ) -> "Dispatcher":
-        sequences = KeySequences(
-            registry=registry,
-            runs=runs,
-            executor=executor,
-            actors=actors,
-            instance=instance,
-            engine=engine,
-        )
-        intake = RunIntake(
-            registry=registry,
-            runs=runs,
-            executor=executor,
-            actors=actors,
-            sequences=sequences,
-            instance=instance,
-            engine=engine,
-        )
-        actions = RunActions(runs=runs, executor=executor, intake=intake)
-        return cls(
-            intake=intake,
-            sequences=sequences,
-            actions=actions,
-            executor=executor,
-            instance=instance,
-        )
+    def create(cls, parts: EngineParts, executor: RunExecutor) -> "Dispatcher":
+        sequences = KeySequences(parts=parts, executor=executor)
+        intake = RunIntake(parts=parts, executor=executor, sequences=sequences)
+        actions = RunActions(runs=parts.runs, executor=executor, intake=intake)
+        return cls(intake, sequences, actions, executor, parts.instance)

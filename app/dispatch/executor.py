@@ -24,20 +24,19 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from app.actors.client import ActorClient
 from app.core.clock import utc_now
-from app.core.config import WorkerSection
 from app.dispatch.batches import BatchCalls
 from app.dispatch.context_factory import ContextFactory
+from app.dispatch.engine import EngineParts
 from app.dispatch.flight import Flight, StopReason
 from app.dispatch.lease import RunLeaseKeeper
 from app.dispatch.metrics import RunMetrics
+from app.dispatch.stats import FinishedAttempt
 from app.dispatch.storable import ResultNotStorable, result_to_store
 from app.models.runs import Attempt, JobRun, RunError, RunStatus
-from app.repositories.runs import RunRepository
 from app.workers.context import JobContext
 from app.workers.errors import GiveUp, LeaseLost, RetryLater, RunCancelled
-from app.workers.registry import Registry, Worker
+from app.workers.registry import Worker
 
 # How long a shutdown waits for handlers it cancelled to unwind.
 _UNWIND_SECONDS = 5.0
@@ -57,26 +56,20 @@ class RunExecutor:
     def __init__(
         self,
         *,
-        registry: Registry,
-        runs: RunRepository,
+        parts: EngineParts,
         contexts: ContextFactory,
-        actors: ActorClient,
-        instance: str,
-        engine: WorkerSection,
         tracer: trace.Tracer,
         metrics: RunMetrics,
     ) -> None:
-        self._registry = registry
-        self._runs = runs
+        self._parts = parts
         self._contexts = contexts
-        self._actors = actors
-        self._instance = instance
-        self._engine = engine
         self._tracer = tracer
         self._metrics = metrics
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._flights: dict[str, Flight] = {}
-        self._limits = {w.name: asyncio.Semaphore(w.concurrency) for w in registry if w.concurrency}
+        self._limits = {
+            w.name: asyncio.Semaphore(w.concurrency) for w in parts.registry if w.concurrency
+        }
         self._batches = BatchCalls()
 
     @property
@@ -89,7 +82,7 @@ class RunExecutor:
 
     @property
     def has_capacity(self) -> bool:
-        return len(self._tasks) < self._engine.max_in_flight
+        return len(self._tasks) < self._parts.settings.max_in_flight
 
     def start(self, run: JobRun, *, payload: BaseModel | None = None) -> asyncio.Task[None]:
         """Starts an attempt of a run this instance has claimed; `payload`: the run's payload
@@ -115,7 +108,9 @@ class RunExecutor:
             return
         pending = set(self._tasks.values())
         logger.bind(in_flight=len(pending)).info("draining in-flight runs")
-        _, still_running = await asyncio.wait(pending, timeout=self._engine.shutdown_grace_seconds)
+        _, still_running = await asyncio.wait(
+            pending, timeout=self._parts.settings.shutdown_grace_seconds
+        )
         for flight in list(self._flights.values()):
             flight.stop(StopReason.DRAINING)
         if still_running:
@@ -123,21 +118,14 @@ class RunExecutor:
 
     async def _execute(self, run: JobRun, payload: BaseModel | None) -> None:
         log = logger.bind(job=run.job, run_id=run.id, attempt=run.attempt, kind=run.kind)
-        worker = self._registry.get(run.job)
+        worker = self._parts.registry.get(run.job)
         if worker is None:
             error = RunError(type="UnknownJob", message=f"no worker named {run.job!r} is here")
             await self._record(run, Outcome(RunStatus.DEAD, error=error), utc_now(), 0.0, log)
             return
         flight = Flight(run=run, timeout_seconds=worker.timeout_seconds)
         self._flights[run.id] = flight
-        lease = RunLeaseKeeper(
-            run=run,
-            runs=self._runs,
-            actors=self._actors,
-            instance=self._instance,
-            engine=self._engine,
-            flight=flight,
-        )
+        lease = RunLeaseKeeper(run=run, parts=self._parts, flight=flight)
         keeper = asyncio.create_task(lease.keep(), name=f"lease-{run.id}")
         try:
             holder = await lease.acquire()
@@ -285,12 +273,7 @@ class RunExecutor:
             return
         wait_ms = (started_at - run.created_at).total_seconds() * 1000 if run.attempt == 1 else None
         self._metrics.attempt_finished(
-            job=run.job,
-            kind=run.kind,
-            status=outcome.status,
-            duration_ms=duration_ms,
-            wait_ms=wait_ms,
-            at=utc_now(),
+            FinishedAttempt(run.job, run.kind, outcome.status, duration_ms, wait_ms, utc_now())
         )
         # DEBUG: a line per run would be a line per event; failures log at WARNING and above.
         log.bind(status=outcome.status.value, duration_ms=round(duration_ms, 1)).debug(
@@ -303,7 +286,7 @@ class RunExecutor:
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(Exception),
             wait=wait_exponential(multiplier=0.1, max=2),
-            stop=stop_after_delay(self._engine.lease_seconds),
+            stop=stop_after_delay(self._parts.settings.lease_seconds),
             reraise=True,
         )
         try:
@@ -320,19 +303,21 @@ class RunExecutor:
         self, run: JobRun, outcome: Outcome, started_at: datetime, duration_ms: float
     ) -> bool:
         if outcome.status is RunStatus.PENDING:
-            return await self._runs.release(run_id=run.id, instance=self._instance, now=utc_now())
+            return await self._parts.runs.release(
+                run_id=run.id, instance=self._parts.instance, now=utc_now()
+            )
         now = utc_now()
         attempt = Attempt(
             attempt=run.attempt,
-            instance=self._instance,
+            instance=self._parts.instance,
             started_at=started_at,
             finished_at=now,
             status=outcome.status,
             error=outcome.error,
         )
-        return await self._runs.finish_attempt(
+        return await self._parts.runs.finish_attempt(
             run_id=run.id,
-            instance=self._instance,
+            instance=self._parts.instance,
             status=outcome.status,
             attempt=attempt,
             finished_at=None if outcome.status is RunStatus.FAILED else now,
@@ -344,11 +329,11 @@ class RunExecutor:
 
     async def _hand_over(self, run: JobRun, holder: str, log: Any) -> None:
         """The lease actor says another live instance works on this run: leave it to it."""
-        await self._runs.hand_over(
+        await self._parts.runs.hand_over(
             run_id=run.id,
-            instance=self._instance,
+            instance=self._parts.instance,
             holder=holder,
-            lease_until=self._engine.lease_until(utc_now()),
+            lease_until=self._parts.settings.lease_until(utc_now()),
         )
         log.bind(holder=holder).warning("run is leased to another instance; left to it")
 

@@ -10,6 +10,9 @@ from datetime import datetime, timedelta
 from loguru import logger
 
 from app.core.clock import utc_now
+from app.core.version import VERSION
+from app.db.mongo import Database
+from app.dispatch.engine import EngineParts
 from app.dispatch.executor import RunExecutor
 from app.dispatch.metrics import RunMetrics
 from app.repositories.instances import InstanceBeat, InstanceRepository
@@ -33,23 +36,18 @@ class Heartbeat:
     def __init__(
         self,
         *,
-        instance: str,
-        version: str,
-        interval_seconds: float,
+        parts: EngineParts,
         executor: RunExecutor,
         metrics: RunMetrics,
-        instances: InstanceRepository,
-        stats: RunStatsRepository,
-        jobs: int,
+        db: Database,
     ) -> None:
-        self._instance = instance
-        self._version = version
-        self._interval = interval_seconds
+        self._instance = parts.instance
+        self._interval = parts.settings.heartbeat_seconds
+        self._jobs = len(parts.registry)
         self._executor = executor
         self._metrics = metrics
-        self._instances = instances
-        self._stats = stats
-        self._jobs = jobs
+        self._instances = InstanceRepository(db)
+        self._stats = RunStatsRepository(db)
         self._started_at = utc_now()
         self._stop = asyncio.Event()
 
@@ -83,7 +81,7 @@ class Heartbeat:
                     seen_at=now,
                     in_flight=self._executor.in_flight,
                     rss_bytes=rss_bytes(),
-                    version=self._version,
+                    version=VERSION,
                     jobs=self._jobs,
                 )
             )

@@ -14,19 +14,18 @@ from typing import Any
 from loguru import logger
 from pydantic import BaseModel, ValidationError
 
-from app.actors.client import ActorClient, ActorUnavailable
+from app.actors.client import ActorUnavailable
 from app.core.clock import utc_now
-from app.core.config import WorkerSection
 from app.dapr.cloudevents import CloudEvent
 from app.dapr.dead_letters import DeadLetter
 from app.dapr.outcomes import DeliveryOutcome
+from app.dispatch.engine import EngineParts
 from app.dispatch.errors import PayloadInvalid, UnknownJob
 from app.dispatch.executor import RunExecutor
 from app.dispatch.sequencing import KeySequences
 from app.dispatch.storable import payload_to_store, unsafe_part
 from app.models.runs import JobRun, JobSpec, Refusal, RunError, RunStatus, RunTrigger, WorkerKind
-from app.repositories.runs import RunRepository
-from app.workers.registry import Registry, Worker
+from app.workers.registry import Worker
 
 UNROUTABLE = "unroutable"
 """The job name of dead letters whose topic has no worker here."""
@@ -59,24 +58,16 @@ class RunIntake:
     def __init__(
         self,
         *,
-        registry: Registry,
-        runs: RunRepository,
+        parts: EngineParts,
         executor: RunExecutor,
-        actors: ActorClient,
         sequences: KeySequences,
-        instance: str,
-        engine: WorkerSection,
     ) -> None:
-        self._registry = registry
-        self._runs = runs
+        self._parts = parts
         self._executor = executor
-        self._actors = actors
         self._sequences = sequences
-        self._instance = instance
-        self._engine = engine
 
     def worker(self, name: str) -> Worker:
-        worker = self._registry.get(name)
+        worker = self._parts.registry.get(name)
         if worker is None:
             raise UnknownJob(name)
         return worker
@@ -116,8 +107,8 @@ class RunIntake:
         tick = worker.schedule.tick_of(fired_at) if worker.schedule else fired_at
         coordination = "the tick coordinator granted it"
         try:
-            granted, holder = await self._actors.claim_tick(
-                job=worker.name, tick=tick, instance=self._instance
+            granted, holder = await self._parts.actors.claim_tick(
+                job=worker.name, tick=tick, instance=self._parts.instance
             )
         except ActorUnavailable as exc:
             coordination = f"the tick coordinator was unavailable ({exc})"
@@ -172,19 +163,19 @@ class RunIntake:
         now = utc_now()
         claim = self._executor.has_capacity and sequence_key is None
         run = JobRun.new(
-            id=self._runs.new_id(),
+            id=self._parts.runs.new_id(),
             job=worker,
             trigger=trigger,
             at=now,
             payload=valid.stored,
             status=RunStatus.RUNNING if claim else RunStatus.PENDING,
             started_at=now if claim else None,
-            instance=self._instance if claim else None,
+            instance=self._parts.instance if claim else None,
             next_attempt_at=None if claim else now + self._hold_for(sequence_key),
             sequence_key=sequence_key,
         )
-        lease = self._engine.lease_until(now) if claim else None
-        if not await self._runs.insert(run, dedupe_key=dedupe_key, lease_until=lease):
+        lease = self._parts.settings.lease_until(now) if claim else None
+        if not await self._parts.runs.insert(run, dedupe_key=dedupe_key, lease_until=lease):
             existing = await self._refused(worker, dedupe_key or "", refusal_reason)
             return Submission(existing, created=False)
         if claim and start:
@@ -194,15 +185,15 @@ class RunIntake:
     def _hold_for(self, sequence_key: str | None) -> timedelta:
         """A sequenced run is handed to its key's actor by the instance that stored it; the
         poller leaves it alone for a lease's length, and takes it only if that instance died."""
-        return timedelta(seconds=self._engine.lease_seconds if sequence_key else 0)
+        return timedelta(seconds=self._parts.settings.lease_seconds if sequence_key else 0)
 
     async def _refused(self, worker: Worker, dedupe_key: str, reason: str) -> JobRun:
-        existing = await self._runs.find_by_dedupe_key(job=worker.name, dedupe_key=dedupe_key)
+        existing = await self._parts.runs.find_by_dedupe_key(job=worker.name, dedupe_key=dedupe_key)
         assert existing is not None, "a duplicate key names an existing run"
-        await self._runs.note_refusal(
+        await self._parts.runs.note_refusal(
             job=worker.name,
             dedupe_key=dedupe_key,
-            refusal=Refusal(instance=self._instance, at=utc_now(), reason=reason),
+            refusal=Refusal(instance=self._parts.instance, at=utc_now(), reason=reason),
         )
         logger.bind(job=worker.name, run_id=existing.id, dedupe_key=dedupe_key).info(
             "occurrence already has a run; not running it again"
@@ -257,7 +248,7 @@ class RunIntake:
         form that may be written); False when its event has a run already."""
         now = utc_now()
         run = JobRun.new(
-            id=self._runs.new_id(),
+            id=self._parts.runs.new_id(),
             job=job,
             trigger=trigger,
             at=now,
@@ -266,10 +257,10 @@ class RunIntake:
             started_at=now,
             finished_at=now,
             duration_ms=0.0,
-            instance=self._instance,
+            instance=self._parts.instance,
             error=error,
         )
-        created = await self._runs.insert(run, dedupe_key=f"event:{trigger.event_id}")
+        created = await self._parts.runs.insert(run, dedupe_key=f"event:{trigger.event_id}")
         return run, created
 
 

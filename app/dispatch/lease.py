@@ -6,12 +6,11 @@ from typing import Any
 
 from loguru import logger
 
-from app.actors.client import ActorClient, ActorUnavailable
+from app.actors.client import ActorUnavailable
 from app.core.clock import utc_now
-from app.core.config import WorkerSection
+from app.dispatch.engine import EngineParts
 from app.dispatch.flight import Flight, StopReason
 from app.models.runs import JobRun, Progress
-from app.repositories.runs import RunRepository
 from app.workers.errors import LeaseLost
 
 
@@ -20,18 +19,12 @@ class RunLeaseKeeper:
         self,
         *,
         run: JobRun,
-        runs: RunRepository,
-        actors: ActorClient,
-        instance: str,
-        engine: WorkerSection,
+        parts: EngineParts,
         flight: Flight,
     ) -> None:
         self._run = run
         self._flight = flight
-        self._runs = runs
-        self._actors = actors
-        self._instance = instance
-        self._engine = engine
+        self._parts = parts
         self._with_actor = run.kind == "data"
 
     async def acquire(self) -> str | None:
@@ -40,8 +33,10 @@ class RunLeaseKeeper:
         if not self._with_actor:
             return None
         try:
-            granted, holder, _ = await self._actors.acquire_lease(
-                run_id=self._run.id, instance=self._instance, ttl_seconds=self._engine.lease_seconds
+            granted, holder, _ = await self._parts.actors.acquire_lease(
+                run_id=self._run.id,
+                instance=self._parts.instance,
+                ttl_seconds=self._parts.settings.lease_seconds,
             )
         except ActorUnavailable as exc:
             logger.bind(run_id=self._run.id, error=str(exc)).warning(
@@ -54,7 +49,9 @@ class RunLeaseKeeper:
         if not self._with_actor:
             return
         try:
-            await self._actors.release_lease(run_id=self._run.id, instance=self._instance)
+            await self._parts.actors.release_lease(
+                run_id=self._run.id, instance=self._parts.instance
+            )
         except ActorUnavailable as exc:  # it expires on its own
             logger.bind(run_id=self._run.id, error=str(exc)).info("lease actor not released")
 
@@ -72,7 +69,7 @@ class RunLeaseKeeper:
         included) until cancelled. Stops the flight when the lease is lost, or when an operator
         asked to cancel a run that is not a data processor (those stop at a chunk boundary)."""
         while True:
-            await asyncio.sleep(self._engine.lease_seconds / 3)
+            await asyncio.sleep(self._parts.settings.lease_seconds / 3)
             try:
                 cancel = await self._renew(None, None, save_checkpoint=False)
             except Exception as exc:  # the database is away: keep trying while the lease lasts
@@ -90,10 +87,10 @@ class RunLeaseKeeper:
         if self._with_actor and await self.acquire() is not None:
             return None  # the actor gave the lease to another instance
         now = utc_now()
-        return await self._runs.renew_lease(
+        return await self._parts.runs.renew_lease(
             run_id=self._run.id,
-            instance=self._instance,
-            lease_until=self._engine.lease_until(now),
+            instance=self._parts.instance,
+            lease_until=self._parts.settings.lease_until(now),
             progress=progress,
             checkpoint=checkpoint,
             save_checkpoint=save_checkpoint,

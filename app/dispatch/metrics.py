@@ -1,13 +1,12 @@
 """The run metrics, three ways: OpenTelemetry instruments (exported over OTLP when configured),
 Prometheus instruments (`GET /metrics`), and the dashboard's statistics (`RunStats`)."""
 
-from datetime import datetime
+from functools import partial
 
 from opentelemetry import metrics
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from app.dispatch.stats import BUCKETS_MS, RunStats
-from app.models.runs import RunStatus, WorkerKind
+from app.dispatch.stats import BUCKETS_MS, FinishedAttempt, RunStats
 
 _SECONDS_BUCKETS = [ms / 1000 for ms in BUCKETS_MS]
 
@@ -28,26 +27,19 @@ class RunMetrics:
             ["job", "kind", "status"],
             registry=registry,
         )
-        self._attempt_seconds = Histogram(
-            "worker_attempt_duration_seconds",
-            "How long each attempt ran.",
-            ["job", "kind"],
-            buckets=_SECONDS_BUCKETS,
-            registry=registry,
+        seconds = partial(Histogram, buckets=_SECONDS_BUCKETS, registry=registry)
+        self._attempt_seconds = seconds(
+            "worker_attempt_duration_seconds", "How long each attempt ran.", ["job", "kind"]
         )
-        self._wait_seconds = Histogram(
+        self._wait_seconds = seconds(
             "worker_queue_wait_seconds",
             "From a run's creation to the start of its first attempt.",
             ["job", "kind"],
-            buckets=_SECONDS_BUCKETS,
-            registry=registry,
         )
-        self._lag_seconds = Histogram(
+        self._lag_seconds = seconds(
             "worker_event_lag_seconds",
             "From a CloudEvent's `time` to its run being stored.",
             ["topic"],
-            buckets=_SECONDS_BUCKETS,
-            registry=registry,
         )
         self.in_flight = Gauge(
             "worker_runs_in_flight", "Runs this instance executes now.", registry=registry
@@ -58,26 +50,16 @@ class RunMetrics:
             registry=registry,
         )
 
-    def attempt_finished(
-        self,
-        *,
-        job: str,
-        kind: WorkerKind,
-        status: RunStatus,
-        duration_ms: float,
-        wait_ms: float | None,
-        at: datetime,
-    ) -> None:
-        attributes = {"job": job, "kind": kind, "status": status.value}
+    def attempt_finished(self, attempt: FinishedAttempt) -> None:
+        job, kind, status = attempt.job, attempt.kind, attempt.status.value
+        attributes = {"job": job, "kind": kind, "status": status}
         self._finished.add(1, attributes)
-        self._duration.record(duration_ms, attributes)
-        self._runs.labels(job, kind, status.value).inc()
-        self._attempt_seconds.labels(job, kind).observe(duration_ms / 1000)
-        if wait_ms is not None:
-            self._wait_seconds.labels(job, kind).observe(max(wait_ms, 0.0) / 1000)
-        self.stats.attempt_finished(
-            job=job, kind=kind, status=status, duration_ms=duration_ms, wait_ms=wait_ms, at=at
-        )
+        self._duration.record(attempt.duration_ms, attributes)
+        self._runs.labels(job, kind, status).inc()
+        self._attempt_seconds.labels(job, kind).observe(attempt.duration_ms / 1000)
+        if attempt.wait_ms is not None:
+            self._wait_seconds.labels(job, kind).observe(max(attempt.wait_ms, 0.0) / 1000)
+        self.stats.attempt_finished(attempt)
 
     def event_lag(self, *, topic: str, seconds: float) -> None:
         self._lag_seconds.labels(topic).observe(max(seconds, 0.0))

@@ -7,9 +7,8 @@ import contextlib
 from loguru import logger
 
 from app.core.clock import utc_now
-from app.core.config import WorkerSection
 from app.dispatch.dispatcher import Dispatcher
-from app.repositories.runs import RunRepository
+from app.dispatch.engine import EngineParts
 
 
 class RunPoller:
@@ -17,14 +16,12 @@ class RunPoller:
         self,
         *,
         dispatcher: Dispatcher,
-        runs: RunRepository,
-        engine: WorkerSection,
-        jobs: list[str],
+        parts: EngineParts,
     ) -> None:
         self._dispatcher = dispatcher
-        self._runs = runs
-        self._engine = engine
-        self._jobs = jobs
+        self._runs = parts.runs
+        self._engine = parts.settings
+        self._jobs = [worker.name for worker in parts.registry]
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
 

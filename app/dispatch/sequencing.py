@@ -9,13 +9,11 @@ from collections.abc import Callable
 
 from loguru import logger
 
-from app.actors.client import ActorClient, ActorUnavailable
+from app.actors.client import ActorUnavailable
 from app.core.clock import utc_now
-from app.core.config import WorkerSection
+from app.dispatch.engine import EngineParts
 from app.dispatch.executor import RunExecutor
 from app.models.runs import JobRun, Refusal
-from app.repositories.runs import RunRepository
-from app.workers.registry import Registry
 
 # How long an event's delivery may wait for its key's earlier runs (the actor's queue).
 SEQUENCE_TIMEOUT_SECONDS = 55.0
@@ -25,19 +23,11 @@ class KeySequences:
     def __init__(
         self,
         *,
-        registry: Registry,
-        runs: RunRepository,
+        parts: EngineParts,
         executor: RunExecutor,
-        actors: ActorClient,
-        instance: str,
-        engine: WorkerSection,
     ) -> None:
-        self._registry = registry
-        self._runs = runs
+        self._parts = parts
         self._executor = executor
-        self._actors = actors
-        self._instance = instance
-        self._engine = engine
         self._handed: set[str] = set()  # runs handed to their key's actor, not back yet
 
     async def run_in_sequence(self, run: JobRun, *, first_hand: bool = False) -> None:
@@ -47,23 +37,25 @@ class KeySequences:
         again after a lease's length: it never runs out of its key's order."""
         assert run.sequence_key is not None
         try:
-            await self._actors.run_in_sequence(
+            await self._parts.actors.run_in_sequence(
                 job=run.job,
                 key=run.sequence_key,
                 run_id=run.id,
                 wait_seconds=SEQUENCE_TIMEOUT_SECONDS,
             )
         except ActorUnavailable as exc:
-            held = await self._runs.hold(run_id=run.id, until=self._engine.lease_until(utc_now()))
+            held = await self._parts.runs.hold(
+                run_id=run.id, until=self._parts.settings.lease_until(utc_now())
+            )
             logger.bind(job=run.job, run_id=run.id, error=str(exc), held=held).warning(
                 "key sequencer did not answer: the run waits behind its key"
             )
             if first_hand and held:
-                await self._runs.note_refusal(
+                await self._parts.runs.note_refusal(
                     job=run.job,
                     dedupe_key=f"event:{run.trigger.event_id}",
                     refusal=Refusal(
-                        instance=self._instance,
+                        instance=self._parts.instance,
                         at=utc_now(),
                         reason="not run out of its key's order: the key actor did not answer "
                         f"({exc}); queued behind its key and handed to the actor again",
@@ -74,22 +66,22 @@ class KeySequences:
         """Claims one due run for this instance and executes it to the end of the attempt;
         returns its status then. The KeySequencer actor calls this within its turn."""
         now = utc_now()
-        run = await self._runs.claim_due(
-            instance=self._instance,
+        run = await self._parts.runs.claim_due(
+            instance=self._parts.instance,
             now=now,
-            lease_until=self._engine.lease_until(now),
-            jobs=[w.name for w in self._registry],
+            lease_until=self._parts.settings.lease_until(now),
+            jobs=[w.name for w in self._parts.registry],
             run_id=run_id,
         )
         if run is not None:
             await asyncio.shield(self._executor.start(run))
-        current = await self._runs.get(run_id)
+        current = await self._parts.runs.get(run_id)
         return current.status.value if current else "unknown"
 
     async def resume(self, *, limit: int) -> int:
         """Hands the due runs of key sequences (retries, orphans) to their actors."""
-        due = await self._runs.due_in_sequence(
-            now=utc_now(), jobs=[w.name for w in self._registry], limit=limit
+        due = await self._parts.runs.due_in_sequence(
+            now=utc_now(), jobs=[w.name for w in self._parts.registry], limit=limit
         )
         handed = 0
         for run in due:

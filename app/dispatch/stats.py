@@ -37,6 +37,16 @@ def percentile_ms(histogram: dict[int, int], fraction: float) -> float | None:
     return float("inf")
 
 
+@dataclass(frozen=True)
+class FinishedAttempt:
+    job: str
+    kind: WorkerKind
+    status: RunStatus
+    duration_ms: float
+    wait_ms: float | None  # from the run's creation; None after its first attempt
+    at: datetime
+
+
 @dataclass
 class Tally:
     """What one job did in one minute, on one instance, since the last write."""
@@ -58,21 +68,12 @@ class RunStats:
     def __init__(self) -> None:
         self._tallies: dict[tuple[datetime, str], Tally] = {}
 
-    def attempt_finished(
-        self,
-        *,
-        job: str,
-        kind: WorkerKind,
-        status: RunStatus,
-        duration_ms: float,
-        wait_ms: float | None,
-        at: datetime,
-    ) -> None:
-        tally = self._tally(job, kind, at)
-        tally.statuses[status.value] += 1
-        tally.duration[bucket_of(duration_ms)] += 1
-        if wait_ms is not None:
-            tally.wait[bucket_of(wait_ms)] += 1
+    def attempt_finished(self, attempt: FinishedAttempt) -> None:
+        tally = self._tally(attempt.job, attempt.kind, attempt.at)
+        tally.statuses[attempt.status.value] += 1
+        tally.duration[bucket_of(attempt.duration_ms)] += 1
+        if attempt.wait_ms is not None:
+            tally.wait[bucket_of(attempt.wait_ms)] += 1
 
     def take(self) -> list[Tally]:
         """What was gathered since the last call; `give_back` it when it could not be written."""

@@ -47,6 +47,24 @@ class CommonOptions(TypedDict, total=False):
     timeout_seconds: float  # an attempt (a data processor: a chunk) that runs longer fails
 
 
+class TopicOptions(CommonOptions, total=False):
+    pubsub: str | None  # the Dapr pub/sub component of the topic; default Dapr:PubSubName
+
+
+class BindingOptions(CommonOptions, total=False):
+    binding: str | None  # a Dapr cron input binding that fires the job (needs `cron=`)
+
+
+class ChunkOptions(BindingOptions, total=False):
+    cron: str | None
+    chunk_size: int  # default 500: what `ctx.chunk_size` tells the handler
+
+
+ForContext = Callable[[ContextHandler], ContextHandler]
+ForPayload = Callable[[PayloadHandler[PayloadT]], PayloadHandler[PayloadT]]
+ForBatch = Callable[[BatchHandler[PayloadT]], BatchHandler[PayloadT]]
+
+
 class RegistrationError(Exception):
     """A worker cannot be registered as written; the message says how to fix it."""
 
@@ -204,77 +222,49 @@ class Registry:
 
     @overload
     def scheduled(
-        self,
-        *,
-        cron: str,
-        binding: str | None = None,
-        payload: None = None,
-        **common: Unpack[CommonOptions],
-    ) -> Callable[[ContextHandler], ContextHandler]: ...
-
+        self, *, cron: str, payload: None = None, **options: Unpack[BindingOptions]
+    ) -> ForContext: ...
     @overload
     def scheduled(
-        self,
-        *,
-        cron: str,
-        binding: str | None = None,
-        payload: type[PayloadT],
-        **common: Unpack[CommonOptions],
-    ) -> Callable[[PayloadHandler[PayloadT]], PayloadHandler[PayloadT]]: ...
-
+        self, *, cron: str, payload: type[PayloadT], **options: Unpack[BindingOptions]
+    ) -> ForPayload[PayloadT]: ...
     def scheduled(
-        self,
-        *,
-        cron: str,
-        binding: str | None = None,
-        payload: type[BaseModel] | None = None,
-        **common: Unpack[CommonOptions],
+        self, *, cron: str, payload: type[BaseModel] | None = None, **options: Any
     ) -> Callable[[Handler], Handler]:
         """A scheduled job. `cron` is its schedule; a Dapr cron input binding named `binding`
         fires it (`make components` writes that component from this decorator). Without a
         binding it runs from a Jobs API schedule or a manual trigger."""
-        return self._register(
-            kind="scheduled", cron=cron, binding=binding, payload_model=payload, **common
-        )
+        return self._register(kind="scheduled", cron=cron, payload_model=payload, **options)
 
     @overload
-    def manual(
-        self, *, payload: None = None, **common: Unpack[CommonOptions]
-    ) -> Callable[[ContextHandler], ContextHandler]: ...
-
+    def manual(self, *, payload: None = None, **options: Unpack[CommonOptions]) -> ForContext: ...
     @overload
     def manual(
-        self, *, payload: type[PayloadT], **common: Unpack[CommonOptions]
-    ) -> Callable[[PayloadHandler[PayloadT]], PayloadHandler[PayloadT]]: ...
-
+        self, *, payload: type[PayloadT], **options: Unpack[CommonOptions]
+    ) -> ForPayload[PayloadT]: ...
     def manual(
-        self, *, payload: type[BaseModel] | None = None, **common: Unpack[CommonOptions]
+        self, *, payload: type[BaseModel] | None = None, **options: Any
     ) -> Callable[[Handler], Handler]:
         """A job with no trigger of its own: it runs when an operator triggers it (the API, the
         dashboard) or a Jobs API schedule made at run time names it."""
-        return self._register(kind="manual", payload_model=payload, **common)
+        return self._register(kind="manual", payload_model=payload, **options)
 
     def event_handler(
         self,
         *,
         topic: str,
         payload: type[PayloadT],
-        pubsub: str | None = None,
         ordered_by: str | None = None,
-        **common: Unpack[CommonOptions],
-    ) -> Callable[[PayloadHandler[PayloadT]], PayloadHandler[PayloadT]]:
+        **options: Unpack[TopicOptions],
+    ) -> ForPayload[PayloadT]:
         """A handler of the CloudEvents on `topic` (of `pubsub`, default `Dapr:PubSubName`);
         each event's data is validated as `payload`. A redelivered event (same CloudEvent id)
         is not applied twice. With `ordered_by` (a payload field), the events of one value of
         that field run one at a time across all instances."""
-        return self._register(
-            kind="event",
-            topic=topic,
-            pubsub=pubsub,
-            ordered_by=ordered_by,
-            payload_model=payload,
-            **common,
+        register = self._register(
+            kind="event", topic=topic, payload_model=payload, ordered_by=ordered_by, **options
         )
+        return cast(ForPayload[PayloadT], register)
 
     def batch_handler(
         self,
@@ -282,9 +272,8 @@ class Registry:
         topic: str,
         payload: type[PayloadT],
         max_batch: int = 100,
-        pubsub: str | None = None,
-        **common: Unpack[CommonOptions],
-    ) -> Callable[[BatchHandler[PayloadT]], BatchHandler[PayloadT]]:
+        **options: Unpack[TopicOptions],
+    ) -> ForBatch[PayloadT]:
         """A handler of the CloudEvents on `topic` that takes them in batches: it is called
         with a list of validated payloads (the events that arrive while its previous call runs,
         up to `max_batch`) and a `BatchContext`, and returns None or one result per item. Each
@@ -292,14 +281,9 @@ class Registry:
         raises fails every run of its batch. For high-volume topics whose items can be written
         with one bulk call."""
         register = self._register(
-            kind="event",
-            topic=topic,
-            pubsub=pubsub,
-            payload_model=payload,
-            batch_size=max_batch,
-            **common,
+            kind="event", topic=topic, payload_model=payload, batch_size=max_batch, **options
         )
-        return cast(Callable[[BatchHandler[PayloadT]], BatchHandler[PayloadT]], register)
+        return cast(ForBatch[PayloadT], register)
 
     def queue_processor(
         self,
@@ -307,96 +291,46 @@ class Registry:
         topic: str,
         payload: type[PayloadT],
         concurrency: int = 4,
-        pubsub: str | None = None,
-        **common: Unpack[CommonOptions],
-    ) -> Callable[[PayloadHandler[PayloadT]], PayloadHandler[PayloadT]]:
+        **options: Unpack[TopicOptions],
+    ) -> ForPayload[PayloadT]:
         """Competing consumers on a work-queue topic: each message goes to one instance, and at
         most `concurrency` messages are processed at once per instance."""
-        return self._register(
-            kind="queue",
-            topic=topic,
-            pubsub=pubsub,
-            payload_model=payload,
-            concurrency=concurrency,
-            **common,
+        register = self._register(
+            kind="queue", topic=topic, payload_model=payload, concurrency=concurrency, **options
         )
+        return cast(ForPayload[PayloadT], register)
 
     @overload
     def data_processor(
-        self,
-        *,
-        chunk_size: int = 500,
-        cron: str | None = None,
-        binding: str | None = None,
-        payload: None = None,
-        **common: Unpack[CommonOptions],
-    ) -> Callable[[ContextHandler], ContextHandler]: ...
-
+        self, *, payload: None = None, **options: Unpack[ChunkOptions]
+    ) -> ForContext: ...
     @overload
     def data_processor(
-        self,
-        *,
-        chunk_size: int = 500,
-        cron: str | None = None,
-        binding: str | None = None,
-        payload: type[PayloadT],
-        **common: Unpack[CommonOptions],
-    ) -> Callable[[PayloadHandler[PayloadT]], PayloadHandler[PayloadT]]: ...
-
+        self, *, payload: type[PayloadT], **options: Unpack[ChunkOptions]
+    ) -> ForPayload[PayloadT]: ...
     def data_processor(
-        self,
-        *,
-        chunk_size: int = 500,
-        cron: str | None = None,
-        binding: str | None = None,
-        payload: type[BaseModel] | None = None,
-        **common: Unpack[CommonOptions],
+        self, *, payload: type[BaseModel] | None = None, **options: Any
     ) -> Callable[[Handler], Handler]:
         """A long run over a large data set in chunks. The handler reports each chunk with
         `ctx.chunk_done(...)`, which saves progress and a checkpoint, and stops the run there
         when an operator cancelled it. A run whose instance died resumes from its checkpoint."""
-        return self._register(
-            kind="data",
-            chunk_size=chunk_size,
-            cron=cron,
-            binding=binding,
-            payload_model=payload,
-            **common,
-        )
+        options.setdefault("chunk_size", 500)
+        return self._register(kind="data", payload_model=payload, **options)
 
     @overload
     def integration(
-        self,
-        *,
-        cron: str | None = None,
-        binding: str | None = None,
-        payload: None = None,
-        **common: Unpack[CommonOptions],
-    ) -> Callable[[ContextHandler], ContextHandler]: ...
-
+        self, *, cron: str | None = None, payload: None = None, **options: Unpack[BindingOptions]
+    ) -> ForContext: ...
     @overload
     def integration(
-        self,
-        *,
-        cron: str | None = None,
-        binding: str | None = None,
-        payload: type[PayloadT],
-        **common: Unpack[CommonOptions],
-    ) -> Callable[[PayloadHandler[PayloadT]], PayloadHandler[PayloadT]]: ...
-
+        self, *, cron: str | None = None, payload: type[PayloadT], **options: Unpack[BindingOptions]
+    ) -> ForPayload[PayloadT]: ...
     def integration(
-        self,
-        *,
-        cron: str | None = None,
-        binding: str | None = None,
-        payload: type[BaseModel] | None = None,
-        **common: Unpack[CommonOptions],
+        self, *, cron: str | None = None, payload: type[BaseModel] | None = None, **options: Any
     ) -> Callable[[Handler], Handler]:
         """A task that syncs with an external system through `ctx.http` (timeouts, retries with
         backoff and jitter) and keeps its sync position with `ctx.positions`."""
-        return self._register(
-            kind="integration", cron=cron, binding=binding, payload_model=payload, **common
-        )
+        return self._register(kind="integration", cron=cron, payload_model=payload, **options)
 
 
 def _check_parameters(worker: Worker, where: str) -> None:

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from app.dispatch.stats import BUCKETS_MS, RunStats, bucket_of, percentile_ms
+from app.dispatch.stats import BUCKETS_MS, FinishedAttempt, RunStats, bucket_of, percentile_ms
 from app.models.runs import RunStatus
 
 AT = datetime(2026, 12, 1, 10, 30, 15, tzinfo=UTC)
@@ -27,16 +27,9 @@ def test_percentiles_are_bucket_upper_bounds() -> None:
 def test_tallies_are_kept_per_job_and_minute_and_given_back_after_a_failed_write() -> None:
     stats = RunStats()
     for status in (RunStatus.SUCCEEDED, RunStatus.SUCCEEDED, RunStatus.DEAD):
-        stats.attempt_finished(
-            job="a", kind="event", status=status, duration_ms=4, wait_ms=None, at=AT
-        )
+        stats.attempt_finished(FinishedAttempt("a", "event", status, 4, None, AT))
     stats.attempt_finished(
-        job="a",
-        kind="event",
-        status=RunStatus.SUCCEEDED,
-        duration_ms=4,
-        wait_ms=30,
-        at=AT.replace(minute=31),
+        FinishedAttempt("a", "event", RunStatus.SUCCEEDED, 4, 30, AT.replace(minute=31)),
     )
     taken = stats.take()
     assert [(t.minute.minute, dict(t.statuses)) for t in taken] == [
@@ -45,9 +38,7 @@ def test_tallies_are_kept_per_job_and_minute_and_given_back_after_a_failed_write
     ]
     assert stats.take() == []
     stats.give_back(taken)
-    stats.attempt_finished(
-        job="a", kind="event", status=RunStatus.FAILED, duration_ms=9, wait_ms=None, at=AT
-    )
+    stats.attempt_finished(FinishedAttempt("a", "event", RunStatus.FAILED, 9, None, AT))
     again = {t.minute.minute: t for t in stats.take()}
     assert dict(again[30].statuses) == {"succeeded": 2, "dead": 1, "failed": 1}
     assert sum(again[30].duration.values()) == 4

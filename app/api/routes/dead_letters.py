@@ -2,12 +2,11 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import Query, status
 
 from app.api.actions import API_CALLER
-from app.api.deps import State, operator_auth
+from app.api.deps import State, operator_router
 from app.api.schemas import (
-    OPERATOR_PROBLEMS,
     Accepted,
     DeadLetterOut,
     FailureGroupOut,
@@ -16,12 +15,7 @@ from app.api.schemas import (
     problems,
 )
 
-router = APIRouter(
-    prefix="/api/dead-letters",
-    tags=["dead letters"],
-    dependencies=[Depends(operator_auth)],
-    responses=OPERATOR_PROBLEMS,
-)
+router = operator_router("/api/dead-letters", "dead letters")
 
 
 @router.get("", responses=problems(404))

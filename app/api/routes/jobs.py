@@ -2,18 +2,13 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Response, status
+from fastapi import Body, Response, status
 
 from app.api.actions import API_CALLER
-from app.api.deps import State, operator_auth
-from app.api.schemas import OPERATOR_PROBLEMS, Accepted, JobOut, TriggerIn, problems
+from app.api.deps import State, operator_router
+from app.api.schemas import Accepted, JobOut, TriggerIn, problems
 
-router = APIRouter(
-    prefix="/api/jobs",
-    tags=["jobs"],
-    dependencies=[Depends(operator_auth)],
-    responses=OPERATOR_PROBLEMS,
-)
+router = operator_router("/api/jobs", "jobs")
 
 
 @router.get("")

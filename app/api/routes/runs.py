@@ -2,20 +2,15 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import Query, status
 
 from app.api.actions import API_CALLER
-from app.api.deps import State, operator_auth
-from app.api.schemas import OPERATOR_PROBLEMS, Accepted, Page, RunOut, problems
+from app.api.deps import State, operator_router
+from app.api.schemas import Accepted, Page, RunOut, problems
 from app.models.runs import RunStatus
 from app.repositories.runs import UnknownRun
 
-router = APIRouter(
-    prefix="/api/runs",
-    tags=["runs"],
-    dependencies=[Depends(operator_auth)],
-    responses=OPERATOR_PROBLEMS,
-)
+router = operator_router("/api/runs", "runs")
 
 
 @router.get("", responses=problems(404))

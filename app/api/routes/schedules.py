@@ -2,19 +2,14 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response, status
+from fastapi import Path, Response, status
 
 from app.api.actions import API_CALLER
-from app.api.deps import State, operator_auth
-from app.api.schemas import OPERATOR_PROBLEMS, ScheduleIn, problems
+from app.api.deps import State, operator_router
+from app.api.schemas import ScheduleIn, problems
 from app.models.schedules import JobSchedule
 
-router = APIRouter(
-    prefix="/api/schedules",
-    tags=["schedules"],
-    dependencies=[Depends(operator_auth)],
-    responses=OPERATOR_PROBLEMS,
-)
+router = operator_router("/api/schedules", "schedules")
 
 # What the Dapr Jobs API accepts as a job name, and is safe in a URL path.
 ScheduleName = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
@@ -29,14 +24,7 @@ async def list_schedules(state: State) -> list[JobSchedule]:
 @router.put("/{name}", responses=problems(404, 502))
 async def put_schedule(name: ScheduleName, body: ScheduleIn, state: State) -> JobSchedule:
     """Creates or replaces a schedule: the sidecar's scheduler fires the job by it."""
-    return await state.actions.put_schedule(
-        name,
-        job=body.job,
-        cron=body.cron,
-        due_time=body.due_time,
-        payload=body.payload,
-        actor=API_CALLER,
-    )
+    return await state.actions.put_schedule(name, body, API_CALLER)
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=problems(404, 502))

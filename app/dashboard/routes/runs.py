@@ -166,43 +166,31 @@ def live_view(run: JobRun) -> dict[str, Any]:
     }
 
 
-@router.post("/runs/{run_id}/cancel")
-async def cancel_run(
-    run_id: str, request: Request, session: ActingSession, state: State
+@router.post("/runs/{run_id}/{action}")
+async def act_on_run(
+    run_id: str, action: str, *, request: Request, session: ActingSession, state: State
 ) -> Response:
-    """Cancels the run (a running one at its next chunk boundary)."""
+    """cancel (a running run at its next chunk boundary), retry (a failed run's next attempt
+    now; a finished run's payload as a new run) or requeue (a dead run's payload as a new run;
+    the dead one leaves the dead set)."""
+    actor = session.actor(client_of(request))
 
-    async def cancel() -> Done:
-        await state.actions.cancel(run_id, session.actor(client_of(request)))
-        return Done(f"cancel of run {run_id} asked")
+    async def run_action() -> Done:
+        if action == "cancel":
+            await state.actions.cancel(run_id, actor)
+            return Done(f"cancel of run {run_id} asked")
+        if action == "retry":
+            run = await state.actions.retry(run_id, actor)
+            return Done(f"retried as run {run.id}", go_to=f"/dashboard/runs/{run.id}")
+        if action == "requeue":
+            run = await state.actions.requeue(run_id, actor)
+            return Done(f"requeued as run {run.id}")
+        return Done(f"unknown action {action!r}")
 
-    return await act(request, cancel, back=f"/dashboard/runs/{run_id}")
-
-
-@router.post("/runs/{run_id}/retry")
-async def retry_run(
-    run_id: str, request: Request, session: ActingSession, state: State
-) -> Response:
-    """A failed run's next attempt now; for a finished run, a new run with its payload."""
-
-    async def retry() -> Done:
-        run = await state.actions.retry(run_id, session.actor(client_of(request)))
-        return Done(f"retried as run {run.id}", go_to=f"/dashboard/runs/{run.id}")
-
-    return await act(request, retry, back=f"/dashboard/runs/{run_id}")
-
-
-@router.post("/runs/{run_id}/requeue")
-async def requeue_run(
-    run_id: str, request: Request, session: ActingSession, state: State
-) -> Response:
-    """A dead run's payload as a new run; the dead one leaves the dead set."""
-
-    async def requeue() -> Done:
-        run = await state.actions.requeue(run_id, session.actor(client_of(request)))
-        return Done(f"requeued as run {run.id}")
-
-    return await act(request, requeue)
+    # A requeue goes back to where it was asked (the run, or the Failures page).
+    return await act(
+        request, run_action, back=None if action == "requeue" else f"/dashboard/runs/{run_id}"
+    )
 
 
 def _csv_row(run: JobRun) -> list[Any]:

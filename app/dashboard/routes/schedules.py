@@ -111,14 +111,7 @@ async def create_schedule(
         return back_to(BACK, problem=f"schedule not created: {_reason(exc)}")
 
     async def create() -> Done:
-        await state.actions.put_schedule(
-            name,
-            job=body.job,
-            cron=body.cron,
-            due_time=body.due_time,
-            payload=body.payload,
-            actor=session.actor(client_of(request)),
-        )
+        await state.actions.put_schedule(name, body, session.actor(client_of(request)))
         return Done(f"schedule {name} created")
 
     return await act(request, create, back=BACK)
