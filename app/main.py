@@ -40,7 +40,7 @@ from app.dispatch.heartbeat import Heartbeat
 from app.dispatch.metrics import RunMetrics
 from app.dispatch.poller import RunPoller
 from app.dispatch.stats import RunStats
-from app.integrations.http import ResilientHttp
+from app.integrations.http import DEFAULT_TIMEOUT_SECONDS, ResilientHttp
 from app.repositories.audit import AuditRepository
 from app.repositories.instances import InstanceRepository
 from app.repositories.pauses import PauseRepository
@@ -89,7 +89,7 @@ def create_app(
             stack.callback(telemetry.shutdown)
             sidecar = await stack.enter_async_context(Sidecar(settings))
             outbound = await stack.enter_async_context(
-                httpx.AsyncClient(timeout=settings.data_sync.timeout_seconds)
+                httpx.AsyncClient(timeout=DEFAULT_TIMEOUT_SECONDS)
             )
             actors = ActorClient(await stack.enter_async_context(sidecar.client(timeout=60)))
             db = database_of(mongo)

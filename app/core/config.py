@@ -79,12 +79,6 @@ class ApiSection(_Section):
     """Larger request bodies are refused (413; a delivery from the sidecar is dropped)."""
 
 
-class DataSyncSection(_Section):
-    base_url: str | None = Field(None, alias="BaseUrl")
-    page_size: int = Field(100, alias="PageSize", ge=1)
-    timeout_seconds: float = Field(10.0, alias="TimeoutSeconds", gt=0)
-
-
 class MinimumLevel(_Section):
     default: LogLevel = Field("Information", alias="Default")
     override: dict[str, LogLevel] = Field(default_factory=dict, alias="Override")
@@ -144,7 +138,6 @@ class Settings(_FileAndEnvironment):
     serilog: SerilogSection = Field(default_factory=SerilogSection, alias="Serilog")
     worker: WorkerSection = Field(default_factory=WorkerSection, alias="Worker")
     api: ApiSection = Field(default_factory=ApiSection, alias="Api")
-    data_sync: DataSyncSection = Field(default_factory=DataSyncSection, alias="DataSync")
 
     @property
     def mongo_uri(self) -> str:

@@ -34,6 +34,10 @@ def _log_retry(state: RetryCallState) -> None:
     )
 
 
+DEFAULT_TIMEOUT_SECONDS = 10.0
+"""Of each outbound try, unless the call says otherwise."""
+
+
 class ResilientHttp:
     def __init__(
         self,
@@ -48,8 +52,15 @@ class ResilientHttp:
         self._initial_wait = initial_wait
         self._max_wait = max_wait
 
-    async def get_json(self, url: str, *, params: dict[str, Any] | None = None) -> Any:
-        """GETs `url` and decodes its JSON, retrying transport errors, 429 and 5xx answers."""
+    async def get_json(
+        self,
+        url: str,
+        *,
+        params: dict[str, Any] | None = None,
+        seconds_per_try: float | None = None,
+    ) -> Any:
+        """GETs `url` and decodes its JSON, retrying transport errors, 429 and 5xx answers;
+        `seconds_per_try` instead of the client's `DEFAULT_TIMEOUT_SECONDS`."""
         retrying = AsyncRetrying(
             retry=retry_if_exception(_retryable),
             stop=stop_after_attempt(self._attempts),
@@ -62,7 +73,9 @@ class ResilientHttp:
         try:
             async for attempt in retrying:
                 with attempt:
-                    response = await self._client.get(url, params=params)
+                    response = await self._client.get(
+                        url, params=params, timeout=seconds_per_try or httpx.USE_CLIENT_DEFAULT
+                    )
                     response.raise_for_status()
                     return response.json()
         except (httpx.HTTPError, ValueError) as exc:

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from app.core.config import DataSyncSection, Settings
+from app.core.config import Settings
 from app.db.mongo import Database
 from tests.integration.conftest import serve
 from tests.partner_api import PartnerApi, PartnerState
@@ -23,10 +23,13 @@ def partner() -> Iterator[PartnerApi]:
 
 @pytest.fixture
 async def syncing_client(
-    settings: Settings, partner: PartnerApi
+    settings: Settings, partner: PartnerApi, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[httpx.AsyncClient]:
-    section = DataSyncSection(BaseUrl=partner.url, PageSize=40, TimeoutSeconds=5)
-    async with serve(settings.model_copy(update={"data_sync": section})) as client:
+    # The worker's own settings section, read at start-up from the environment.
+    monkeypatch.setenv("DataSync__BaseUrl", partner.url)
+    monkeypatch.setenv("DataSync__PageSize", "40")
+    monkeypatch.setenv("DataSync__TimeoutSeconds", "5")
+    async with serve(settings) as client:
         yield client
 
 

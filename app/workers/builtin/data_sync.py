@@ -22,6 +22,15 @@ class ExternalItem(BaseModel):
     seq: int = Field(ge=0)
 
 
+@registry.section("DataSync")
+class DataSyncSettings(BaseModel):
+    """This worker's settings: appsettings.json `DataSync`, or `DataSync__BaseUrl` and the like."""
+
+    base_url: str | None = Field(None, alias="BaseUrl")
+    page_size: int = Field(100, alias="PageSize", ge=1)
+    timeout_seconds: float = Field(10.0, alias="TimeoutSeconds", gt=0)
+
+
 class SyncRequest(BaseModel):
     max_pages: int | None = Field(None, ge=1)
     """Stop after this many pages (None: until the feed is exhausted)."""
@@ -30,17 +39,19 @@ class SyncRequest(BaseModel):
 @registry.integration(payload=SyncRequest, name="DataSyncWorker", max_attempts=5)
 async def sync_external_items(request: SyncRequest, ctx: JobContext) -> dict[str, Any]:
     """Fetches the items added or changed since the last sync and upserts them by id."""
-    base_url = ctx.settings.data_sync.base_url
+    settings = ctx.section(DataSyncSettings)
+    base_url, page_size = settings.base_url, settings.page_size
     if not base_url:
         raise GiveUp("DataSync:BaseUrl is not set: there is no external API to sync with")
-    page_size = ctx.settings.data_sync.page_size
     items = SyncedItemRepository(ctx.db)
     position = await ctx.positions.get(POSITION_KEY) or 0
     started_at = position
     fetched = created = pages = 0
     while request.max_pages is None or pages < request.max_pages:
         body = await ctx.http.get_json(
-            f"{base_url.rstrip('/')}/items", params={"after": position, "limit": page_size}
+            f"{base_url.rstrip('/')}/items",
+            params={"after": position, "limit": page_size},
+            seconds_per_try=settings.timeout_seconds,
         )
         page = [ExternalItem.model_validate(item) for item in body["items"]]
         raw = body["items"]
