@@ -54,20 +54,14 @@ class _Payload:
     model: BaseModel | None  # as the handler takes it (None: the worker has no payload model)
 
 
+@dataclass(frozen=True)
 class RunIntake:
-    def __init__(
-        self,
-        *,
-        parts: EngineParts,
-        executor: RunExecutor,
-        sequences: KeySequences,
-    ) -> None:
-        self._parts = parts
-        self._executor = executor
-        self._sequences = sequences
+    parts: EngineParts
+    executor: RunExecutor
+    sequences: KeySequences
 
     def worker(self, name: str) -> Worker:
-        worker = self._parts.registry.get(name)
+        worker = self.parts.registry.get(name)
         if worker is None:
             raise UnknownJob(name)
         return worker
@@ -92,13 +86,13 @@ class RunIntake:
             return DeliveryOutcome.SUCCESS
         lag = event.seconds_since_sent(run.created_at)
         if lag is not None:
-            self._executor.metrics.event_lag(topic=worker.topic or "", seconds=lag)
+            self.executor.metrics.event_lag(topic=worker.topic or "", seconds=lag)
         if run.sequence_key is not None:
-            await self._sequences.run_in_sequence(run, first_hand=True)
+            await self.sequences.run_in_sequence(run, first_hand=True)
         elif run.status is RunStatus.RUNNING:
             # The first attempt runs while Dapr waits, which paces deliveries to the worker's
             # speed; shielded, so that a dropped connection does not abandon it halfway.
-            await asyncio.shield(self._executor.start(run, payload=submission.payload))
+            await asyncio.shield(self.executor.start(run, payload=submission.payload))
         return DeliveryOutcome.SUCCESS
 
     async def fire_tick(self, worker: Worker, fired_at: datetime) -> Submission:
@@ -107,8 +101,8 @@ class RunIntake:
         tick = worker.schedule.tick_of(fired_at) if worker.schedule else fired_at
         coordination = "the tick coordinator granted it"
         try:
-            granted, holder = await self._parts.actors.claim_tick(
-                job=worker.name, tick=tick, instance=self._parts.instance
+            granted, holder = await self.parts.actors.claim_tick(
+                job=worker.name, tick=tick, instance=self.parts.instance
             )
         except ActorUnavailable as exc:
             coordination = f"the tick coordinator was unavailable ({exc})"
@@ -161,39 +155,39 @@ class RunIntake:
             str(valid.stored.get(worker.ordered_by)) if worker.ordered_by and valid.stored else None
         )
         now = utc_now()
-        claim = self._executor.has_capacity and sequence_key is None
+        claim = self.executor.has_capacity and sequence_key is None
         run = JobRun.new(
-            id=self._parts.runs.new_id(),
+            id=self.parts.runs.new_id(),
             job=worker,
             trigger=trigger,
             at=now,
             payload=valid.stored,
             status=RunStatus.RUNNING if claim else RunStatus.PENDING,
             started_at=now if claim else None,
-            instance=self._parts.instance if claim else None,
+            instance=self.parts.instance if claim else None,
             next_attempt_at=None if claim else now + self._hold_for(sequence_key),
             sequence_key=sequence_key,
         )
-        lease = self._parts.settings.lease_until(now) if claim else None
-        if not await self._parts.runs.insert(run, dedupe_key=dedupe_key, lease_until=lease):
+        lease = self.parts.settings.lease_until(now) if claim else None
+        if not await self.parts.runs.insert(run, dedupe_key=dedupe_key, lease_until=lease):
             existing = await self._refused(worker, dedupe_key or "", refusal_reason)
             return Submission(existing, created=False)
         if claim and start:
-            self._executor.start(run, payload=valid.model)
+            self.executor.start(run, payload=valid.model)
         return Submission(run, created=True, payload=valid.model)
 
     def _hold_for(self, sequence_key: str | None) -> timedelta:
         """A sequenced run is handed to its key's actor by the instance that stored it; the
         poller leaves it alone for a lease's length, and takes it only if that instance died."""
-        return timedelta(seconds=self._parts.settings.lease_seconds if sequence_key else 0)
+        return timedelta(seconds=self.parts.settings.lease_seconds if sequence_key else 0)
 
     async def _refused(self, worker: Worker, dedupe_key: str, reason: str) -> JobRun:
-        existing = await self._parts.runs.find_by_dedupe_key(job=worker.name, dedupe_key=dedupe_key)
+        existing = await self.parts.runs.find_by_dedupe_key(job=worker.name, dedupe_key=dedupe_key)
         assert existing is not None, "a duplicate key names an existing run"
-        await self._parts.runs.note_refusal(
+        await self.parts.runs.note_refusal(
             job=worker.name,
             dedupe_key=dedupe_key,
-            refusal=Refusal(instance=self._parts.instance, at=utc_now(), reason=reason),
+            refusal=Refusal(instance=self.parts.instance, at=utc_now(), reason=reason),
         )
         logger.bind(job=worker.name, run_id=existing.id, dedupe_key=dedupe_key).info(
             "occurrence already has a run; not running it again"
@@ -248,7 +242,7 @@ class RunIntake:
         form that may be written); False when its event has a run already."""
         now = utc_now()
         run = JobRun.new(
-            id=self._parts.runs.new_id(),
+            id=self.parts.runs.new_id(),
             job=job,
             trigger=trigger,
             at=now,
@@ -257,10 +251,10 @@ class RunIntake:
             started_at=now,
             finished_at=now,
             duration_ms=0.0,
-            instance=self._parts.instance,
+            instance=self.parts.instance,
             error=error,
         )
-        created = await self._parts.runs.insert(run, dedupe_key=f"event:{trigger.event_id}")
+        created = await self.parts.runs.insert(run, dedupe_key=f"event:{trigger.event_id}")
         return run, created
 
 

@@ -2,6 +2,7 @@
 processors, with the RunLease actor, the primary guard against two instances on one run."""
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 from loguru import logger
@@ -14,18 +15,15 @@ from app.models.runs import JobRun, Progress
 from app.workers.errors import LeaseLost
 
 
+@dataclass
 class RunLeaseKeeper:
-    def __init__(
-        self,
-        *,
-        run: JobRun,
-        parts: EngineParts,
-        flight: Flight,
-    ) -> None:
-        self._run = run
-        self._flight = flight
-        self._parts = parts
-        self._with_actor = run.kind == "data"
+    run: JobRun
+    parts: EngineParts
+    flight: Flight
+
+    @property
+    def _with_actor(self) -> bool:
+        return self.run.kind == "data"
 
     async def acquire(self) -> str | None:
         """Takes the actor lease of a data processor run. Returns the holder's name when another
@@ -33,13 +31,13 @@ class RunLeaseKeeper:
         if not self._with_actor:
             return None
         try:
-            granted, holder, _ = await self._parts.actors.acquire_lease(
-                run_id=self._run.id,
-                instance=self._parts.instance,
-                ttl_seconds=self._parts.settings.lease_seconds,
+            granted, holder, _ = await self.parts.actors.acquire_lease(
+                run_id=self.run.id,
+                instance=self.parts.instance,
+                ttl_seconds=self.parts.settings.lease_seconds,
             )
         except ActorUnavailable as exc:
-            logger.bind(run_id=self._run.id, error=str(exc)).warning(
+            logger.bind(run_id=self.run.id, error=str(exc)).warning(
                 "lease actor unavailable: the MongoDB lease alone guards this run"
             )
             return None
@@ -49,19 +47,17 @@ class RunLeaseKeeper:
         if not self._with_actor:
             return
         try:
-            await self._parts.actors.release_lease(
-                run_id=self._run.id, instance=self._parts.instance
-            )
+            await self.parts.actors.release_lease(run_id=self.run.id, instance=self.parts.instance)
         except ActorUnavailable as exc:  # it expires on its own
-            logger.bind(run_id=self._run.id, error=str(exc)).info("lease actor not released")
+            logger.bind(run_id=self.run.id, error=str(exc)).info("lease actor not released")
 
     async def save(self, progress: Progress, checkpoint: Any, *, save_checkpoint: bool) -> bool:
         """Renews the lease and saves progress; returns whether an operator asked to cancel."""
         cancel = await self._renew(progress, checkpoint, save_checkpoint=save_checkpoint)
         if cancel is None:
-            self._flight.stop(StopReason.LEASE_LOST)
-            raise LeaseLost(self._run.id)
-        self._flight.progressed()
+            self.flight.stop(StopReason.LEASE_LOST)
+            raise LeaseLost(self.run.id)
+        self.flight.progressed()
         return cancel
 
     async def keep(self) -> None:
@@ -69,17 +65,17 @@ class RunLeaseKeeper:
         included) until cancelled. Stops the flight when the lease is lost, or when an operator
         asked to cancel a run that is not a data processor (those stop at a chunk boundary)."""
         while True:
-            await asyncio.sleep(self._parts.settings.lease_seconds / 3)
+            await asyncio.sleep(self.parts.settings.lease_seconds / 3)
             try:
                 cancel = await self._renew(None, None, save_checkpoint=False)
             except Exception as exc:  # the database is away: keep trying while the lease lasts
-                logger.bind(run_id=self._run.id, error=repr(exc)).warning("lease renewal failed")
+                logger.bind(run_id=self.run.id, error=repr(exc)).warning("lease renewal failed")
                 continue
             if cancel is None:
-                self._flight.stop(StopReason.LEASE_LOST)
+                self.flight.stop(StopReason.LEASE_LOST)
                 return
-            if cancel and self._run.kind != "data":
-                self._flight.stop(StopReason.CANCELLED)
+            if cancel and self.run.kind != "data":
+                self.flight.stop(StopReason.CANCELLED)
 
     async def _renew(
         self, progress: Progress | None, checkpoint: Any, *, save_checkpoint: bool
@@ -87,10 +83,10 @@ class RunLeaseKeeper:
         if self._with_actor and await self.acquire() is not None:
             return None  # the actor gave the lease to another instance
         now = utc_now()
-        return await self._parts.runs.renew_lease(
-            run_id=self._run.id,
-            instance=self._parts.instance,
-            lease_until=self._parts.settings.lease_until(now),
+        return await self.parts.runs.renew_lease(
+            run_id=self.run.id,
+            instance=self.parts.instance,
+            lease_until=self.parts.settings.lease_until(now),
             progress=progress,
             checkpoint=checkpoint,
             save_checkpoint=save_checkpoint,
