@@ -2,6 +2,7 @@
 trigger now, pause and resume."""
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -125,21 +126,24 @@ async def act_on_binding(
     actor = session.actor(client_of(request))
     worker = state.registry.by_binding(binding)
 
-    async def run_action() -> Done:
-        if worker is None:
-            return Done(f"no binding named {binding}")
-        if action == "trigger":
-            run = await state.actions.trigger(worker.name, None, actor)
-            return Done(f"{worker.name} triggered: run {run.id}")
-        if action == "pause":
-            await state.actions.pause_job(worker.name, actor)
-            return Done(f"{worker.name} paused: its ticks make no runs")
-        if action == "resume":
-            await state.actions.resume_job(worker.name, actor)
-            return Done(f"{worker.name} resumed")
-        return Done(f"unknown action {action!r}")
+    if worker is None:
+        return await act(request, _said(f"no binding named {binding}"), back=BACK)
+    job = worker.name
 
-    return await act(request, run_action, back=BACK)
+    async def trigger() -> Done:
+        run = await state.actions.trigger(job, None, actor)
+        return Done(f"{job} triggered: run {run.id}")
+
+    async def pause() -> Done:
+        await state.actions.pause_job(job, actor)
+        return Done(f"{job} paused: its ticks make no runs")
+
+    async def resume() -> Done:
+        await state.actions.resume_job(job, actor)
+        return Done(f"{job} resumed")
+
+    actions = {"trigger": trigger, "pause": pause, "resume": resume}
+    return await act(request, actions.get(action, _unknown(action)), back=BACK)
 
 
 @router.post("/schedules/jobs-api/{name}/{action}")
@@ -154,19 +158,30 @@ async def act_on_schedule(
         "delete": state.actions.delete_schedule,
     }
 
-    async def run_action() -> Done:
-        if action == "trigger":
-            schedule = await state.schedules.get(name)
-            if schedule is None:
-                return Done(f"no schedule named {name}")
-            run = await state.actions.trigger(schedule.job, schedule.payload, actor)
-            return Done(f"{schedule.job} triggered: run {run.id}")
-        if action not in changes:
-            return Done(f"unknown action {action!r}")
+    async def trigger() -> Done:
+        schedule = await state.schedules.get(name)
+        if schedule is None:
+            return Done(f"no schedule named {name}")
+        run = await state.actions.trigger(schedule.job, schedule.payload, actor)
+        return Done(f"{schedule.job} triggered: run {run.id}")
+
+    async def change() -> Done:
         await changes[action](name, actor)
         return Done(f"schedule {name}: {action} done")
 
-    return await act(request, run_action, back=BACK)
+    chosen = trigger if action == "trigger" else change if action in changes else None
+    return await act(request, chosen or _unknown(action), back=BACK)
+
+
+def _said(notice: str) -> Callable[[], Awaitable[Done]]:
+    async def say() -> Done:
+        return Done(notice)
+
+    return say
+
+
+def _unknown(action: str) -> Callable[[], Awaitable[Done]]:
+    return _said(f"unknown action {action!r}")
 
 
 def _utc(value: str) -> str:
