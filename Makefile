@@ -42,11 +42,11 @@ components: deps
 image:
 	@stack/image.sh
 
-run: up
+run: up components
 	dapr run -f dapr.yaml
 
 INSTANCES ?= 3
-run-scaled: up
+run-scaled: up components
 	.venv/bin/python stack/scale.py --instances $(INSTANCES) > .state/dapr.scaled.yaml
 	dapr run -f .state/dapr.scaled.yaml
 

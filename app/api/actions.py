@@ -2,8 +2,7 @@
 through the dispatcher (or the sidecar, for schedules) and written to the audit log."""
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from app.core.clock import utc_now
 from app.dapr.sidecar import Sidecar
@@ -11,7 +10,7 @@ from app.dispatch.dispatcher import Dispatcher
 from app.dispatch.errors import DispatchError, UnknownJob
 from app.dispatch.poller import RunPoller
 from app.models.runs import JobRun
-from app.models.schedules import JobSchedule
+from app.models.schedules import JobSchedule, ScheduleSpec
 from app.repositories.audit import AuditEntry, AuditRepository
 from app.repositories.pauses import Pause, PauseRepository
 from app.repositories.run_history import RunHistory
@@ -34,23 +33,6 @@ API_CALLER = Actor(who="api", role="operator")
 class Requeued:
     runs: list[JobRun] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
-
-
-class ScheduleSpec(Protocol):
-    """What a Jobs API schedule is made of: the API's and the dashboard's request, or a
-    stored schedule being resumed."""
-
-    @property
-    def job(self) -> str: ...
-
-    @property
-    def cron(self) -> str | None: ...
-
-    @property
-    def due_time(self) -> datetime | None: ...
-
-    @property
-    def payload(self) -> Any: ...
 
 
 class UnknownSchedule(LookupError):
@@ -124,14 +106,7 @@ class OperatorActions:
             due_time=due_time.isoformat() if due_time else None,
             data={"job": worker.name, "payload": payload},
         )
-        schedule = await self.schedules.upsert(
-            name=name,
-            job=worker.name,
-            cron=cron,
-            due_time=due_time,
-            payload=payload,
-            asked_at=asked_at,
-        )
+        schedule = await self.schedules.upsert(name, spec, asked_at=asked_at)
         await self._log(actor, "put-schedule", name, detail=f"{job} {cron or due_time}")
         return schedule
 

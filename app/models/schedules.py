@@ -1,7 +1,7 @@
 """A schedule created at run time through the Dapr Jobs API."""
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
@@ -47,3 +47,20 @@ class JobSchedule(BaseModel):
             return fired_at.astimezone(UTC).replace(microsecond=0)
         anchor = self.due_time or (self.anchored_at - _CLOCK_SKEW if self.anchored_at else None)
         return Schedule.parse(self.cron).tick_of(fired_at, anchor=anchor)
+
+
+class ScheduleSpec(Protocol):
+    """What a Jobs API schedule is made of: the API's and the dashboard's request, or a
+    stored schedule being resumed."""
+
+    @property
+    def job(self) -> str: ...
+
+    @property
+    def cron(self) -> str | None: ...
+
+    @property
+    def due_time(self) -> datetime | None: ...
+
+    @property
+    def payload(self) -> Any: ...

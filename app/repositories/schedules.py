@@ -7,7 +7,7 @@ from typing import Any
 from pymongo import ASCENDING
 
 from app.db.mongo import Database
-from app.models.schedules import JobSchedule
+from app.models.schedules import JobSchedule, ScheduleSpec
 
 COLLECTION = "schedules"
 
@@ -16,25 +16,16 @@ class ScheduleRepository:
     def __init__(self, db: Database) -> None:
         self._schedules = db[COLLECTION]
 
-    async def upsert(
-        self,
-        *,
-        name: str,
-        job: str,
-        cron: str | None,
-        due_time: datetime | None,
-        payload: Any,
-        asked_at: datetime,
-    ) -> JobSchedule:
+    async def upsert(self, name: str, spec: ScheduleSpec, *, asked_at: datetime) -> JobSchedule:
         """`asked_at`: when the sidecar was asked to create the job (its periods' anchor)."""
         await self._schedules.update_one(
             {"_id": name},
             {
                 "$set": {
-                    "job": job,
-                    "cron": cron,
-                    "due_time": due_time,
-                    "payload": payload,
+                    "job": spec.job,
+                    "cron": spec.cron,
+                    "due_time": spec.due_time,
+                    "payload": spec.payload,
                     "anchored_at": asked_at,
                     "paused_at": None,
                 },
