@@ -134,9 +134,7 @@ def create_app(
                 metrics=run_metrics,
                 heartbeat=heartbeat,
             )
-            logger.bind(instance=instance, workers=[w.name for w in registry]).info(
-                "worker started"
-            )
+            logger.bind(instance=instance, jobs=[w.name for w in registry]).info("worker started")
             try:
                 yield {"app": state}
             finally:
@@ -165,7 +163,7 @@ def create_app(
         sidecar_token=settings.dapr.app_api_token,
         operator_token=settings.api.operator_token,
         viewer_token=settings.api.viewer_token,
-        binding_paths=[f"/{worker.binding}" for worker in registry if worker.binding],
+        binding_paths=[f"/{job.binding}" for job in registry if job.binding],
     )
     instrument(app, telemetry)
     return app
@@ -241,11 +239,11 @@ def _read_sections(registry: Registry) -> dict[type[BaseModel], BaseModel]:
 def _check(registry: Registry) -> dict[type[BaseModel], BaseModel]:
     """Stops the start on a registry the app cannot serve; returns the modules' settings."""
     if len(registry) == 0:
-        raise RegistrationError(f"no workers registered: is {BUILTIN_WORKERS} importable?")
-    for worker in registry:
-        if worker.binding and worker.binding.split("/")[0] in _RESERVED_BINDING_NAMES:
+        raise RegistrationError(f"no jobs registered: is {BUILTIN_WORKERS} importable?")
+    for job in registry:
+        if job.binding and job.binding.split("/")[0] in _RESERVED_BINDING_NAMES:
             raise RegistrationError(
-                f"worker {worker.name!r}: binding name {worker.binding!r} clashes with a route "
+                f"job {job.name!r}: binding name {job.binding!r} clashes with a route "
                 "of the app; name the cron binding component something else"
             )
     return _read_sections(registry)

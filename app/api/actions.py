@@ -87,27 +87,27 @@ class OperatorActions:
         await self._log(actor, "requeue-matching", target, [r.id for r in done.runs], detail)
         return done
 
-    async def trigger(self, job: str, payload: Any, actor: Actor) -> JobRun:
-        worker = self.dispatcher.intake.worker(job)
-        submission = await self.dispatcher.intake.trigger(worker, payload)
+    async def trigger(self, name: str, payload: Any, actor: Actor) -> JobRun:
+        job = self.dispatcher.intake.job(name)
+        submission = await self.dispatcher.intake.trigger(job, payload)
         self.poller.wake()
         assert submission.run is not None, "a manual trigger always makes a run"
-        await self._log(actor, "trigger", job, [submission.run.id])
+        await self._log(actor, "trigger", name, [submission.run.id])
         return submission.run
 
     async def put_schedule(self, name: str, spec: ScheduleSpec, actor: Actor) -> JobSchedule:
         """Creates or replaces the sidecar's job `name` and its record."""
-        job, cron, due_time, payload = spec.job, spec.cron, spec.due_time, spec.payload
-        worker = self.dispatcher.intake.worker(job)
+        cron, due_time, payload = spec.cron, spec.due_time, spec.payload
+        job = self.dispatcher.intake.job(spec.job)
         asked_at = utc_now()
         await self.sidecar.schedule_job(
             name,
             schedule=cron,
             due_time=due_time.isoformat() if due_time else None,
-            data={"job": worker.name, "payload": payload},
+            data={"job": job.name, "payload": payload},
         )
         schedule = await self.schedules.upsert(name, spec, asked_at=asked_at)
-        await self._log(actor, "put-schedule", name, detail=f"{job} {cron or due_time}")
+        await self._log(actor, "put-schedule", name, detail=f"{job.name} {cron or due_time}")
         return schedule
 
     async def delete_schedule(self, name: str, actor: Actor) -> None:
@@ -127,17 +127,16 @@ class OperatorActions:
         await self.put_schedule(name, await self._schedule(name), actor)
         await self._log(actor, "resume-schedule", name)
 
-    async def pause_job(self, job: str, actor: Actor) -> None:
+    async def pause_job(self, name: str, actor: Actor) -> None:
         """A cron-bound job: its ticks are answered without a run until it is resumed."""
-        worker = self.dispatcher.intake.worker(job)
-        if worker.binding is None:
-            raise UnknownJob(job)
-        await self.pauses.pause(Pause(job=job, paused_at=utc_now(), by=actor.who))
-        await self._log(actor, "pause-job", job)
+        if self.dispatcher.intake.job(name).binding is None:
+            raise UnknownJob(name)
+        await self.pauses.pause(Pause(job=name, paused_at=utc_now(), by=actor.who))
+        await self._log(actor, "pause-job", name)
 
-    async def resume_job(self, job: str, actor: Actor) -> None:
-        await self.pauses.resume(self.dispatcher.intake.worker(job).name)
-        await self._log(actor, "resume-job", job)
+    async def resume_job(self, name: str, actor: Actor) -> None:
+        await self.pauses.resume(self.dispatcher.intake.job(name).name)
+        await self._log(actor, "resume-job", name)
 
     async def _schedule(self, name: str) -> JobSchedule:
         schedule = await self.schedules.get(name)

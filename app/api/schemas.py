@@ -8,14 +8,14 @@ from pydantic import BaseModel, Field, model_validator
 from app.models.failures import FailureGroup
 from app.models.runs import (
     Attempt,
+    JobKind,
     JobRun,
     Progress,
     Refusal,
     RunError,
     RunStatus,
-    WorkerKind,
 )
-from app.workers.registry import Worker
+from app.workers.registry import Job
 from app.workers.schedule import InvalidSchedule, Schedule
 
 T = TypeVar("T")
@@ -55,7 +55,7 @@ class Page(BaseModel, Generic[T]):
 class RunOut(BaseModel):
     id: str
     job: str
-    kind: WorkerKind
+    kind: JobKind
     status: RunStatus
     trigger: dict[str, Any] = Field(description="`type` and what identifies the occurrence")
     attempt: int
@@ -85,7 +85,7 @@ class RunOut(BaseModel):
 
 class JobOut(BaseModel):
     name: str
-    kind: WorkerKind
+    kind: JobKind
     trigger: str | None = Field(description="its cron expression, topic or binding")
     max_attempts: int
     last_run: RunOut | None
@@ -96,25 +96,25 @@ class JobOut(BaseModel):
     ordered_by: str | None
 
     @classmethod
-    def of(cls, worker: Worker, last_run: JobRun | None) -> "JobOut":
+    def of(cls, job: Job, last_run: JobRun | None) -> "JobOut":
         return cls(
-            name=worker.name,
-            kind=worker.kind,
-            trigger=worker.trigger,
-            max_attempts=worker.max_attempts,
+            name=job.name,
+            kind=job.kind,
+            trigger=job.trigger,
+            max_attempts=job.max_attempts,
             last_run=RunOut.of(last_run) if last_run else None,
-            description=worker.description,
-            binding=worker.binding,
-            concurrency=worker.concurrency,
-            chunk_size=worker.chunk_size,
-            ordered_by=worker.ordered_by,
+            description=job.description,
+            binding=job.binding,
+            concurrency=job.concurrency,
+            chunk_size=job.chunk_size,
+            ordered_by=job.ordered_by,
         )
 
 
 class DeadLetterOut(BaseModel):
     id: str = Field(description="the dead run's id")
     job: str
-    kind: WorkerKind
+    kind: JobKind
     trigger: dict[str, Any]
     payload: Any
     attempt: int

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from app.workers.context import BatchContext, JobContext
 
 if TYPE_CHECKING:
-    from app.workers.registry import Worker
+    from app.workers.registry import Job
 
 
 class BatchTimedOut(Exception):
@@ -41,10 +41,10 @@ class _Waiting:
 class _Collector:
     """One batch worker's attempts, sent to its handler in batches, one call at a time."""
 
-    def __init__(self, worker: "Worker") -> None:
-        assert worker.batch_size is not None
-        self._worker = worker
-        self._size = worker.batch_size
+    def __init__(self, job: "Job") -> None:
+        assert job.batch_size is not None
+        self._worker = job
+        self._size = job.batch_size
         self._waiting: list[_Waiting] = []
         self._caller: asyncio.Task[None] | None = None
 
@@ -105,8 +105,8 @@ class BatchCalls:
     def __init__(self) -> None:
         self._collectors: dict[str, _Collector] = {}
 
-    async def handle(self, worker: "Worker", item: BaseModel, context: JobContext) -> Any:
-        collector = self._collectors.get(worker.name)
+    async def handle(self, job: "Job", item: BaseModel, context: JobContext) -> Any:
+        collector = self._collectors.get(job.name)
         if collector is None:
-            collector = self._collectors[worker.name] = _Collector(worker)
+            collector = self._collectors[job.name] = _Collector(job)
         return await collector.handle(item, context)

@@ -11,7 +11,7 @@ from app.integrations.http import ResilientHttp
 from app.models.runs import JobRun
 from app.repositories.sync_positions import SyncPositionRepository
 from app.workers.context import JobContext, RunControl
-from app.workers.registry import Worker
+from app.workers.registry import Job
 
 
 class ContextFactory:
@@ -31,10 +31,10 @@ class ContextFactory:
         self._positions = SyncPositionRepository(db)
         self._instance = instance
 
-    def build(self, worker: Worker, run: JobRun, *, log: Any, control: RunControl) -> JobContext:
+    def build(self, job: Job, run: JobRun, *, log: Any, control: RunControl) -> JobContext:
         return JobContext(
             run_id=run.id,
-            job=worker.name,
+            job=job.name,
             attempt=run.attempt,
             trigger=run.trigger,
             started_at=run.started_at or run.created_at,
@@ -45,7 +45,7 @@ class ContextFactory:
             http=self._http,
             positions=self._positions,
             checkpoint=run.checkpoint,
-            chunk_size=worker.chunk_size,
+            chunk_size=job.chunk_size,
             control=control,
             sections=self._sections,
         )

@@ -36,7 +36,7 @@ from app.dispatch.storable import ResultNotStorable, result_to_store
 from app.models.runs import Attempt, JobRun, RunError, RunStatus
 from app.workers.context import JobContext
 from app.workers.errors import GiveUp, LeaseLost, RetryLater, RunCancelled
-from app.workers.registry import Worker
+from app.workers.registry import Job
 
 # How long a shutdown waits for handlers it cancelled to unwind.
 _UNWIND_SECONDS = 5.0
@@ -118,12 +118,14 @@ class RunExecutor:
 
     async def _execute(self, run: JobRun, payload: BaseModel | None) -> None:
         log = logger.bind(job=run.job, run_id=run.id, attempt=run.attempt, kind=run.kind)
-        worker = self._parts.registry.get(run.job)
-        if worker is None:
-            error = RunError(type="UnknownJob", message=f"no worker named {run.job!r} is here")
+        job = self._parts.registry.get(run.job)
+        if job is None:
+            error = RunError(
+                type="UnknownJob", message=f"no job named {run.job!r} is registered here"
+            )
             await self._record(run, Outcome(RunStatus.DEAD, error=error), utc_now(), 0.0, log)
             return
-        flight = Flight(run=run, timeout_seconds=worker.timeout_seconds)
+        flight = Flight(run=run, timeout_seconds=job.timeout_seconds)
         self._flights[run.id] = flight
         lease = RunLeaseKeeper(run=run, parts=self._parts, flight=flight)
         keeper = asyncio.create_task(lease.keep(), name=f"lease-{run.id}")
@@ -132,12 +134,12 @@ class RunExecutor:
             if holder is not None:
                 await self._hand_over(run, holder, log)
                 return
-            slot = self._limits.get(worker.name)
+            slot = self._limits.get(job.name)
             if slot is not None and not await _take_slot(slot, flight):
                 await self._stopped_before_start(run, flight, log)
                 return
             try:
-                await self._attempt(worker, run, flight, lease, log, payload=payload)
+                await self._attempt(job, run, flight, lease, log, payload=payload)
             finally:
                 if slot is not None:
                     slot.release()
@@ -150,7 +152,7 @@ class RunExecutor:
 
     async def _attempt(
         self,
-        worker: Worker,
+        job: Job,
         run: JobRun,
         flight: Flight,
         lease: RunLeaseKeeper,
@@ -160,16 +162,16 @@ class RunExecutor:
     ) -> None:
         started_at = utc_now()
         clock = time.perf_counter()
-        context = self._contexts.build(worker, run, log=log, control=lease)
+        context = self._contexts.build(job, run, log=log, control=lease)
         with self._tracer.start_as_current_span(
-            f"run {worker.name}",
+            f"run {job.name}",
             context=_parent_context(run),
             kind=SpanKind.CONSUMER,
-            attributes={"job": worker.name, "run.id": run.id, "run.attempt": run.attempt},
+            attributes={"job": job.name, "run.id": run.id, "run.attempt": run.attempt},
         ) as span:
             flight.start_clock()
             handler = asyncio.create_task(
-                self._invoke(worker, run, context, payload), name=f"handler-{run.id}"
+                self._invoke(job, run, context, payload), name=f"handler-{run.id}"
             )
             timed_out = await _wait_for_handler(handler, flight)
             if flight.reason is not None or timed_out:
@@ -177,7 +179,7 @@ class RunExecutor:
                 await asyncio.wait({handler}, timeout=_UNWIND_SECONDS)
             if handler.done() and not handler.cancelled() and handler.exception() is not None:
                 span.record_exception(handler.exception())  # type: ignore[arg-type]
-            outcome = self._outcome_of(worker, run, handler, flight, timed_out=timed_out)
+            outcome = self._outcome_of(job, run, handler, flight, timed_out=timed_out)
             if outcome is None:
                 return
             if outcome.error is not None and outcome.status is not RunStatus.CANCELLED:
@@ -185,21 +187,19 @@ class RunExecutor:
             await self._record(run, outcome, started_at, clock, log)
 
     async def _invoke(
-        self, worker: Worker, run: JobRun, context: JobContext, payload: BaseModel | None
+        self, job: Job, run: JobRun, context: JobContext, payload: BaseModel | None
     ) -> Any:
-        if worker.payload_model is None:
-            return await worker.handler(context)
+        if job.payload_model is None:
+            return await job.handler(context)
         if payload is None:
-            payload = worker.payload_model.model_validate(
-                {} if run.payload is None else run.payload
-            )
-        if worker.batch_size is not None:
-            return await self._batches.handle(worker, payload, context)
-        return await worker.handler(payload, context)
+            payload = job.payload_model.model_validate({} if run.payload is None else run.payload)
+        if job.batch_size is not None:
+            return await self._batches.handle(job, payload, context)
+        return await job.handler(payload, context)
 
     def _outcome_of(
         self,
-        worker: Worker,
+        job: Job,
         run: JobRun,
         handler: "asyncio.Task[Any]",
         flight: Flight,
@@ -211,42 +211,42 @@ class RunExecutor:
             return _stopped_outcome(run, flight.reason)
         if timed_out:
             message = (
-                f"no chunk finished within {worker.timeout_seconds:g} s"
-                if worker.kind == "data"
-                else f"the attempt ran longer than its timeout of {worker.timeout_seconds:g} s"
+                f"no chunk finished within {job.timeout_seconds:g} s"
+                if job.kind == "data"
+                else f"the attempt ran longer than its timeout of {job.timeout_seconds:g} s"
             )
-            return self._failure(worker, run, RunError(type="TimedOut", message=message))
-        return self._handler_outcome(worker, run, handler)
+            return self._failure(job, run, RunError(type="TimedOut", message=message))
+        return self._handler_outcome(job, run, handler)
 
     def _handler_outcome(
-        self, worker: Worker, run: JobRun, handler: "asyncio.Task[Any]"
+        self, job: Job, run: JobRun, handler: "asyncio.Task[Any]"
     ) -> Outcome | None:
         if not handler.done() or handler.cancelled():
             error = RunError(type="Cancelled", message="the handler was cancelled from within")
-            return self._failure(worker, run, error)
+            return self._failure(job, run, error)
         exc = handler.exception()
         if isinstance(exc, RunCancelled):
             return Outcome(RunStatus.CANCELLED, error=_error(exc, tb=False))
         if isinstance(exc, LeaseLost):
             return _stopped_outcome(run, StopReason.LEASE_LOST)
         if exc is not None:
-            return self._failure(worker, run, _error(exc), exc)
+            return self._failure(job, run, _error(exc), exc)
         try:
             return Outcome(RunStatus.SUCCEEDED, result=result_to_store(handler.result()))
         except ResultNotStorable as unstorable:
-            return self._failure(worker, run, _error(unstorable, tb=False))
+            return self._failure(job, run, _error(unstorable, tb=False))
 
     def _failure(
-        self, worker: Worker, run: JobRun, error: RunError, exc: BaseException | None = None
+        self, job: Job, run: JobRun, error: RunError, exc: BaseException | None = None
     ) -> Outcome:
         log = logger.bind(job=run.job, run_id=run.id, attempt=run.attempt, error=error.message)
-        if isinstance(exc, GiveUp) or worker.retry.gives_up_after(run.attempt):
+        if isinstance(exc, GiveUp) or job.retry.gives_up_after(run.attempt):
             log.error("run failed for good: now in the dead set")
             return Outcome(RunStatus.DEAD, error=error)
         delay = (
             exc.defer_seconds
             if isinstance(exc, RetryLater) and exc.defer_seconds is not None
-            else worker.retry.delay_after(run.attempt)
+            else job.retry.delay_after(run.attempt)
         )
         log.bind(retry_in_s=round(delay, 2)).warning("attempt failed; will retry")
         return Outcome(

@@ -24,8 +24,8 @@ from app.dispatch.errors import PayloadInvalid, UnknownJob
 from app.dispatch.executor import RunExecutor
 from app.dispatch.sequencing import KeySequences
 from app.dispatch.storable import payload_to_store, unsafe_part
-from app.models.runs import JobRun, JobSpec, Refusal, RunError, RunStatus, RunTrigger, WorkerKind
-from app.workers.registry import Worker
+from app.models.runs import JobKind, JobRun, JobSpec, Refusal, RunError, RunStatus, RunTrigger
+from app.workers.registry import Job
 
 UNROUTABLE = "unroutable"
 """The job name of dead letters whose topic has no worker here."""
@@ -34,7 +34,7 @@ UNROUTABLE = "unroutable"
 @dataclass(frozen=True)
 class _Unroutable:
     name: str = UNROUTABLE
-    kind: WorkerKind = "event"
+    kind: JobKind = "event"
     max_attempts: int = 1
 
 
@@ -60,13 +60,13 @@ class RunIntake:
     executor: RunExecutor
     sequences: KeySequences
 
-    def worker(self, name: str) -> Worker:
-        worker = self.parts.registry.get(name)
-        if worker is None:
+    def job(self, name: str) -> Job:
+        job = self.parts.registry.get(name)
+        if job is None:
             raise UnknownJob(name)
-        return worker
+        return job
 
-    async def deliver_event(self, worker: Worker, event: CloudEvent) -> DeliveryOutcome:
+    async def deliver_event(self, job: Job, event: CloudEvent) -> DeliveryOutcome:
         """Runs `worker` on one CloudEvent and says what Dapr should do with the message.
 
         SUCCESS once the run is stored (MongoDB holds it from then on, and retries it itself);
@@ -76,17 +76,17 @@ class RunIntake:
         trigger = RunTrigger(type="event", event_id=event.id, topic=event.topic)
         try:
             submission = await self.submit(
-                worker, trigger, event.data, dedupe_key=f"event:{event.id}", start=False
+                job, trigger, event.data, dedupe_key=f"event:{event.id}", start=False
             )
         except PayloadInvalid as invalid:
-            await self._record_invalid(worker, trigger, event.data, invalid, event.id)
+            await self._record_invalid(job, trigger, event.data, invalid, event.id)
             return DeliveryOutcome.DROP
         run = submission.run
         if not submission.created or run is None:
             return DeliveryOutcome.SUCCESS
         lag = event.seconds_since_sent(run.created_at)
         if lag is not None:
-            self.executor.metrics.event_lag(topic=worker.topic or "", seconds=lag)
+            self.executor.metrics.event_lag(topic=job.topic or "", seconds=lag)
         if run.sequence_key is not None:
             await self.sequences.run_in_sequence(run, first_hand=True)
         elif run.status is RunStatus.RUNNING:
@@ -95,28 +95,28 @@ class RunIntake:
             await asyncio.shield(self.executor.start(run, payload=submission.payload))
         return DeliveryOutcome.SUCCESS
 
-    async def fire_tick(self, worker: Worker, fired_at: datetime) -> Submission:
+    async def fire_tick(self, job: Job, fired_at: datetime) -> Submission:
         """One firing of a cron binding. Every instance's binding fires; the job's
         TickCoordinator actor grants the tick to one of them."""
-        tick = worker.schedule.tick_of(fired_at) if worker.schedule else fired_at
+        tick = job.schedule.tick_of(fired_at) if job.schedule else fired_at
         coordination = "the tick coordinator granted it"
         try:
             granted, holder = await self.parts.actors.claim_tick(
-                job=worker.name, tick=tick, instance=self.parts.instance
+                job=job.name, tick=tick, instance=self.parts.instance
             )
         except ActorUnavailable as exc:
             coordination = f"the tick coordinator was unavailable ({exc})"
-            logger.bind(job=worker.name, tick=tick.isoformat(), error=str(exc)).warning(
+            logger.bind(job=job.name, tick=tick.isoformat(), error=str(exc)).warning(
                 "tick coordinator unavailable: the unique index decides"
             )
         else:
             if not granted:
-                logger.bind(job=worker.name, tick=tick.isoformat(), holder=holder).debug(
+                logger.bind(job=job.name, tick=tick.isoformat(), holder=holder).debug(
                     "tick claimed by another instance"
                 )
                 return Submission(run=None, created=False, claimed_by=holder)
         return await self.submit(
-            worker,
+            job,
             RunTrigger(type="cron", tick=tick),
             None,
             dedupe_key=f"cron:{tick.isoformat()}",
@@ -124,23 +124,23 @@ class RunIntake:
         )
 
     async def fire_schedule(
-        self, worker: Worker, schedule: str, payload: Any, *, occurrence: datetime
+        self, job: Job, schedule: str, payload: Any, *, occurrence: datetime
     ) -> Submission:
         """One firing of a Jobs API schedule, whose `occurrence` (the firing mapped onto the
         schedule's grid) names it: a redelivered firing finds the run of the first."""
         return await self.submit(
-            worker,
+            job,
             RunTrigger(type="schedule", schedule=schedule, tick=occurrence),
             payload,
             dedupe_key=f"schedule:{schedule}:{occurrence.isoformat()}",
         )
 
-    async def trigger(self, worker: Worker, payload: Any) -> Submission:
-        return await self.submit(worker, RunTrigger(type="manual"), payload)
+    async def trigger(self, job: Job, payload: Any) -> Submission:
+        return await self.submit(job, RunTrigger(type="manual"), payload)
 
     async def submit(
         self,
-        worker: Worker,
+        job: Job,
         trigger: RunTrigger,
         payload: Any,
         *,
@@ -150,15 +150,15 @@ class RunIntake:
     ) -> Submission:
         """Validates the payload and stores a new run: claimed by this instance when it has
         room (and started, unless `start` is False), queued for the poller otherwise."""
-        valid = _validated(worker, payload)
+        valid = _validated(job, payload)
         sequence_key = (
-            str(valid.stored.get(worker.ordered_by)) if worker.ordered_by and valid.stored else None
+            str(valid.stored.get(job.ordered_by)) if job.ordered_by and valid.stored else None
         )
         now = utc_now()
         claim = self.executor.has_capacity and sequence_key is None
         run = JobRun.new(
             id=self.parts.runs.new_id(),
-            job=worker,
+            job=job,
             trigger=trigger,
             at=now,
             payload=valid.stored,
@@ -170,7 +170,7 @@ class RunIntake:
         )
         lease = self.parts.settings.lease_until(now) if claim else None
         if not await self.parts.runs.insert(run, dedupe_key=dedupe_key, lease_until=lease):
-            existing = await self._refused(worker, dedupe_key or "", refusal_reason)
+            existing = await self._refused(job, dedupe_key or "", refusal_reason)
             return Submission(existing, created=False)
         if claim and start:
             self.executor.start(run, payload=valid.model)
@@ -181,22 +181,22 @@ class RunIntake:
         poller leaves it alone for a lease's length, and takes it only if that instance died."""
         return timedelta(seconds=self.parts.settings.lease_seconds if sequence_key else 0)
 
-    async def _refused(self, worker: Worker, dedupe_key: str, reason: str) -> JobRun:
-        existing = await self.parts.runs.find_by_dedupe_key(job=worker.name, dedupe_key=dedupe_key)
+    async def _refused(self, job: Job, dedupe_key: str, reason: str) -> JobRun:
+        existing = await self.parts.runs.find_by_dedupe_key(job=job.name, dedupe_key=dedupe_key)
         assert existing is not None, "a duplicate key names an existing run"
         await self.parts.runs.note_refusal(
-            job=worker.name,
+            job=job.name,
             dedupe_key=dedupe_key,
             refusal=Refusal(instance=self.parts.instance, at=utc_now(), reason=reason),
         )
-        logger.bind(job=worker.name, run_id=existing.id, dedupe_key=dedupe_key).info(
+        logger.bind(job=job.name, run_id=existing.id, dedupe_key=dedupe_key).info(
             "occurrence already has a run; not running it again"
         )
         return existing
 
     async def _record_invalid(
         self,
-        worker: Worker,
+        job: Job,
         trigger: RunTrigger,
         payload: Any,
         invalid: PayloadInvalid,
@@ -204,18 +204,16 @@ class RunIntake:
     ) -> None:
         """A payload that can never be valid: a dead run at once, with the reason."""
         run, _ = await self._store_dead_event(
-            job=worker,
+            job=job,
             trigger=trigger,
             payload=payload,
             error=RunError(type="ValidationError", message=str(invalid)),
         )
-        logger.bind(job=worker.name, run_id=run.id, event_id=event_id).warning(
+        logger.bind(job=job.name, run_id=run.id, event_id=event_id).warning(
             "invalid payload: dropped, and recorded as a dead run"
         )
 
-    async def record_dead_letter(
-        self, worker: Worker | None, letter: DeadLetter, *, pubsub: str
-    ) -> None:
+    async def record_dead_letter(self, job: Job | None, letter: DeadLetter, *, pubsub: str) -> None:
         """A dead-lettered message as a dead run of the worker of its topic (or of
         `UNROUTABLE` when it names none), unless its event already has a run: an invalid
         payload the app dropped was recorded when it was dropped."""
@@ -226,7 +224,7 @@ class RunIntake:
             else "dead-lettered by daprd: the message was not a CloudEvent daprd could read"
         )
         run, created = await self._store_dead_event(
-            job=worker or _Unroutable(),
+            job=job or _Unroutable(),
             trigger=RunTrigger(type="event", event_id=letter.id, topic=letter.topic),
             payload=letter.data,
             error=RunError(type="DeadLettered", message=reason),
@@ -258,16 +256,16 @@ class RunIntake:
         return run, created
 
 
-def _validated(worker: Worker, payload: Any) -> _Payload:
-    if worker.payload_model is None:
+def _validated(job: Job, payload: Any) -> _Payload:
+    if job.payload_model is None:
         return _Payload(stored=payload, model=None)
     try:
         # No payload (a cron tick, a bare trigger) is the model's defaults.
-        valid = worker.payload_model.model_validate({} if payload is None else payload)
+        valid = job.payload_model.model_validate({} if payload is None else payload)
     except ValidationError as exc:
-        raise PayloadInvalid.of(worker.name, exc) from exc
+        raise PayloadInvalid.of(job.name, exc) from exc
     dumped = valid.model_dump(mode="json")
     problem = unsafe_part(dumped)
     if problem is not None:
-        raise PayloadInvalid(worker.name, f"it cannot be stored: {problem}")
+        raise PayloadInvalid(job.name, f"it cannot be stored: {problem}")
     return _Payload(stored=dumped, model=valid)

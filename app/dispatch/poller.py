@@ -21,7 +21,7 @@ class RunPoller:
         self._dispatcher = dispatcher
         self._runs = parts.runs
         self._engine = parts.settings
-        self._jobs = [worker.name for worker in parts.registry]
+        self._jobs = [job.name for job in parts.registry]
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
 

@@ -35,7 +35,7 @@ class RunActions:
         if not run.status.finished:
             raise RunNotActionable(run, "retry", f"it is {run.status.value}")
         submission = await self._intake.submit(
-            self._intake.worker(run.job), RunTrigger(type="manual", retry_of=run.id), run.payload
+            self._intake.job(run.job), RunTrigger(type="manual", retry_of=run.id), run.payload
         )
         assert submission.run is not None
         return submission.run
@@ -49,11 +49,11 @@ class RunActions:
         run = await self._get(run_id)
         if run.status is not RunStatus.DEAD or run.requeued_as:
             raise RunNotActionable(run, "requeue", "it is not in the dead set")
-        worker = self._intake.worker(run.job)
+        job = self._intake.job(run.job)
         now = utc_now()
         requeued = JobRun.new(
             id=self._runs.new_id(),
-            job=worker,
+            job=job,
             trigger=RunTrigger(type="requeue", requeued_from=run.id),
             at=now,
             payload=run.payload,
@@ -62,7 +62,7 @@ class RunActions:
         )
         dedupe_key = f"requeue:{run.id}"
         if not await self._runs.insert(requeued, dedupe_key=dedupe_key):
-            existing = await self._runs.find_by_dedupe_key(job=worker.name, dedupe_key=dedupe_key)
+            existing = await self._runs.find_by_dedupe_key(job=job.name, dedupe_key=dedupe_key)
             assert existing is not None, "a duplicate key names an existing run"
             requeued = existing
         if not await self._runs.mark_requeued(run_id=run_id, new_run_id=requeued.id):

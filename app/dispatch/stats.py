@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from app.models.runs import RunStatus, WorkerKind
+from app.models.runs import JobKind, RunStatus
 
 # Upper bounds, in ms, of the latency buckets (the last bucket is everything above).
 BUCKETS_MS = (
@@ -40,7 +40,7 @@ def percentile_ms(histogram: dict[int, int], fraction: float) -> float | None:
 @dataclass(frozen=True)
 class FinishedAttempt:
     job: str
-    kind: WorkerKind
+    kind: JobKind
     status: RunStatus
     duration_ms: float
     wait_ms: float | None  # from the run's creation; None after its first attempt
@@ -52,7 +52,7 @@ class Tally:
     """What one job did in one minute, on one instance, since the last write."""
 
     job: str
-    kind: WorkerKind
+    kind: JobKind
     minute: datetime
     statuses: Counter[str] = field(default_factory=Counter)
     duration: Counter[int] = field(default_factory=Counter)
@@ -85,7 +85,7 @@ class RunStats:
         for tally in tallies:
             self._tally(tally.job, tally.kind, tally.minute).merge(tally)
 
-    def _tally(self, job: str, kind: WorkerKind, at: datetime) -> Tally:
+    def _tally(self, job: str, kind: JobKind, at: datetime) -> Tally:
         minute = at.replace(second=0, microsecond=0)
         tally = self._tallies.get((minute, job))
         if tally is None:

@@ -4,12 +4,12 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from app.models.runs import RunStatus, TriggerType, WorkerKind
+from app.models.runs import JobKind, RunStatus, TriggerType
 
 
 class RunQuery(BaseModel):
     job: str | None = None
-    kind: WorkerKind | None = None
+    kind: JobKind | None = None
     status: RunStatus | None = None
     trigger: TriggerType | None = None
     since: datetime | None = None

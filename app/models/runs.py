@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict
 
 from app.core.trace_context import current_trace
 
-WorkerKind = Literal["scheduled", "event", "queue", "data", "integration", "manual"]
+JobKind = Literal["scheduled", "event", "queue", "data", "integration", "manual"]
 TriggerType = Literal["cron", "event", "schedule", "manual", "requeue"]
 
 
@@ -76,7 +76,7 @@ class JobSpec(Protocol):
     def name(self) -> str: ...
 
     @property
-    def kind(self) -> WorkerKind: ...
+    def kind(self) -> JobKind: ...
 
     @property
     def max_attempts(self) -> int: ...
@@ -85,7 +85,7 @@ class JobSpec(Protocol):
 class JobRun(BaseModel):
     id: str
     job: str
-    kind: WorkerKind
+    kind: JobKind
     status: RunStatus
     trigger: RunTrigger
     attempt: int = 1

@@ -1,4 +1,8 @@
-"""The registry of workers: each is an async function registered by a decorator at import time.
+"""The registry of jobs: each is an async function registered by a decorator at import time.
+
+One name throughout: a *job* is what a decorator registers (the function, its trigger and its
+limits), the name the API, the run history and the dashboard show; a *run* is one execution of
+a job; a *worker module* is a module that registers jobs, and *the worker* is this service.
 
 The five kinds of the original service, one decorator each, and `manual` for jobs that only an
 operator or a Jobs API schedule starts. Registration validates early (a coroutine function whose
@@ -17,7 +21,7 @@ from pydantic import BaseModel
 
 from app.core.config import Settings
 from app.dispatch.retry import RetryPolicy
-from app.models.runs import WorkerKind
+from app.models.runs import JobKind
 from app.workers.context import BatchContext, JobContext
 from app.workers.schedule import InvalidSchedule, Schedule
 
@@ -39,7 +43,7 @@ _SETTINGS_ALIASES = {field.alias for field in Settings.model_fields.values()}
 
 
 class CommonOptions(TypedDict, total=False):
-    """What every kind of worker takes: its name (default: the function's), and its retries."""
+    """What every kind of job takes: its name (default: the function's), and its retries."""
 
     name: str | None
     max_attempts: int  # default: RetryPolicy's
@@ -66,13 +70,13 @@ ForBatch = Callable[[BatchHandler[PayloadT]], BatchHandler[PayloadT]]
 
 
 class RegistrationError(Exception):
-    """A worker cannot be registered as written; the message says how to fix it."""
+    """A job cannot be registered as written; the message says how to fix it."""
 
 
 @dataclass(frozen=True)
-class Worker:
+class Job:
     name: str
-    kind: WorkerKind
+    kind: JobKind
     handler: Handler
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     payload_model: type[BaseModel] | None = None
@@ -100,7 +104,7 @@ class Worker:
         return self.retry.max_attempts
 
     def pubsub_or(self, default: str) -> str | None:
-        """The pub/sub component this worker subscribes through (None: it subscribes to none)."""
+        """The pub/sub component this job subscribes through (None: it subscribes to none)."""
         if self.topic is None:
             return None
         return self.pubsub or default
@@ -108,23 +112,23 @@ class Worker:
 
 class Registry:
     def __init__(self) -> None:
-        self._workers: dict[str, Worker] = {}
+        self._jobs: dict[str, Job] = {}
         self._sections: dict[type[BaseModel], str] = {}
 
-    def __iter__(self) -> Iterator[Worker]:
-        return iter(self._workers.values())
+    def __iter__(self) -> Iterator[Job]:
+        return iter(self._jobs.values())
 
     def __len__(self) -> int:
-        return len(self._workers)
+        return len(self._jobs)
 
-    def get(self, name: str) -> Worker | None:
-        return self._workers.get(name)
+    def get(self, name: str) -> Job | None:
+        return self._jobs.get(name)
 
-    def by_topic(self, pubsub: str, topic: str, *, default_pubsub: str) -> Worker | None:
+    def by_topic(self, pubsub: str, topic: str, *, default_pubsub: str) -> Job | None:
         return next(
             (
                 w
-                for w in self._workers.values()
+                for w in self._jobs.values()
                 if w.topic == topic and w.pubsub_or(default_pubsub) == pubsub
             ),
             None,
@@ -151,47 +155,42 @@ class Registry:
         """The declared settings sections: model -> section name."""
         return dict(self._sections)
 
-    def by_binding(self, binding: str) -> Worker | None:
-        return next((w for w in self._workers.values() if w.binding == binding), None)
+    def by_binding(self, binding: str) -> Job | None:
+        return next((w for w in self._jobs.values() if w.binding == binding), None)
 
-    def add(self, worker: Worker) -> None:
-        where = (
-            f"worker {worker.name!r} ({worker.handler.__module__}.{worker.handler.__qualname__})"
-        )
-        if not inspect.iscoroutinefunction(worker.handler):
+    def add(self, job: Job) -> None:
+        where = f"job {job.name!r} ({job.handler.__module__}.{job.handler.__qualname__})"
+        if not inspect.iscoroutinefunction(job.handler):
             raise RegistrationError(f"{where}: the handler must be an `async def`")
-        _check_parameters(worker, where)
-        if worker.name in self._workers:
+        _check_parameters(job, where)
+        if job.name in self._jobs:
             raise RegistrationError(
                 f"{where} is registered twice; give one of them another `name=`"
             )
-        if worker.topic and any(
-            w.topic == worker.topic and w.pubsub == worker.pubsub for w in self
-        ):
-            raise RegistrationError(f"{where}: topic {worker.topic!r} already has a handler")
-        if worker.binding and self.by_binding(worker.binding):
-            raise RegistrationError(f"{where}: binding {worker.binding!r} already has a job")
-        if worker.concurrency is not None and worker.concurrency < 1:
+        if job.topic and any(w.topic == job.topic and w.pubsub == job.pubsub for w in self):
+            raise RegistrationError(f"{where}: topic {job.topic!r} already has a handler")
+        if job.binding and self.by_binding(job.binding):
+            raise RegistrationError(f"{where}: binding {job.binding!r} already has a job")
+        if job.concurrency is not None and job.concurrency < 1:
             raise RegistrationError(f"{where}: concurrency must be at least 1")
-        if worker.timeout_seconds <= 0:
+        if job.timeout_seconds <= 0:
             raise RegistrationError(f"{where}: timeout_seconds must be positive")
-        if worker.binding is not None and worker.schedule is None:
+        if job.binding is not None and job.schedule is None:
             raise RegistrationError(
-                f"{where}: binding {worker.binding!r} needs `cron=` too: every instance's binding "
+                f"{where}: binding {job.binding!r} needs `cron=` too: every instance's binding "
                 "fires, and only the schedule's tick makes those firings one run"
             )
-        if worker.batch_size is not None and worker.batch_size < 1:
+        if job.batch_size is not None and job.batch_size < 1:
             raise RegistrationError(f"{where}: max_batch must be at least 1")
-        if worker.chunk_size is not None and worker.chunk_size < 1:
+        if job.chunk_size is not None and job.chunk_size < 1:
             raise RegistrationError(f"{where}: chunk_size must be at least 1")
-        if worker.ordered_by is not None and (
-            worker.payload_model is None
-            or worker.ordered_by not in worker.payload_model.model_fields
+        if job.ordered_by is not None and (
+            job.payload_model is None or job.ordered_by not in job.payload_model.model_fields
         ):
             raise RegistrationError(
-                f"{where}: ordered_by={worker.ordered_by!r} must name a field of its payload model"
+                f"{where}: ordered_by={job.ordered_by!r} must name a field of its payload model"
             )
-        self._workers[worker.name] = worker
+        self._jobs[job.name] = job
 
     def _register(self, **spec: Any) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
@@ -202,12 +201,12 @@ class Registry:
             try:
                 retry = RetryPolicy(max_attempts=max_attempts, base_seconds=retry_base_seconds)
             except ValueError as exc:
-                raise RegistrationError(f"worker {name!r}: {exc}") from exc
+                raise RegistrationError(f"job {name!r}: {exc}") from exc
             cron = options.pop("cron", None)
             schedule = _schedule(cron, name) if cron else None
             description = (inspect.getdoc(handler) or "").split("\n\n")[0]
             self.add(
-                Worker(
+                Job(
                     name=name,
                     handler=handler,
                     retry=retry,
@@ -333,21 +332,21 @@ class Registry:
         return self._register(kind="integration", cron=cron, payload_model=payload, **options)
 
 
-def _check_parameters(worker: Worker, where: str) -> None:
+def _check_parameters(job: Job, where: str) -> None:
     """For code mypy does not check: the handler must take what the executor will pass."""
-    if worker.batch_size is not None:
+    if job.batch_size is not None:
         expected = "(items: list[Payload], ctx: BatchContext)"
-    elif worker.payload_model is not None:
-        expected = f"(item: {worker.payload_model.__name__}, ctx: JobContext)"
+    elif job.payload_model is not None:
+        expected = f"(item: {job.payload_model.__name__}, ctx: JobContext)"
     else:
         expected = "(ctx: JobContext)"
     arguments = expected.count(",") + 1
     try:
-        inspect.signature(worker.handler).bind(*([None] * arguments))
+        inspect.signature(job.handler).bind(*([None] * arguments))
     except TypeError as exc:
         raise RegistrationError(
             f"{where}: the handler must take {expected}, as registered"
-            f"{' with payload=' + worker.payload_model.__name__ if worker.payload_model else ''}"
+            f"{' with payload=' + job.payload_model.__name__ if job.payload_model else ''}"
             f" ({exc})"
         ) from exc
 
@@ -356,8 +355,8 @@ def _schedule(expression: str, name: str) -> Schedule:
     try:
         return Schedule.parse(expression)
     except InvalidSchedule as exc:
-        raise RegistrationError(f"worker {name!r}: {exc}") from exc
+        raise RegistrationError(f"job {name!r}: {exc}") from exc
 
 
 registry = Registry()
-"""The registry the built-in workers (`app.workers.builtin`) and any worker module register in."""
+"""The registry the built-in jobs (`app.workers.builtin`) and any worker module register in."""

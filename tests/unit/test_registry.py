@@ -74,9 +74,7 @@ def test_a_bad_cron_expression_is_refused_with_examples() -> None:
     async def job(ctx: JobContext) -> None:
         return None
 
-    with pytest.raises(
-        RegistrationError, match=r"worker 'job': '61 \* \* \* \*' is not a schedule"
-    ):
+    with pytest.raises(RegistrationError, match=r"job 'job': '61 \* \* \* \*' is not a schedule"):
         registry.scheduled(cron="61 * * * *")(job)
 
 

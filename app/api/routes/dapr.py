@@ -68,7 +68,7 @@ async def list_subscriptions(state: State) -> list[dict[str, Any]]:
 async def receive_dead_letter(pubsub: str, request: Request, state: State) -> Delivery:
     """A message daprd dead-lettered: recorded as a dead run with the reason."""
     letter = DeadLetter.from_envelope(await _json_or_none(request))
-    worker = (
+    job = (
         state.registry.by_topic(
             pubsub, letter.topic, default_pubsub=state.settings.dapr.pubsub_name
         )
@@ -76,7 +76,7 @@ async def receive_dead_letter(pubsub: str, request: Request, state: State) -> De
         else None
     )
     try:
-        await state.dispatcher.intake.record_dead_letter(worker, letter, pubsub=pubsub)
+        await state.dispatcher.intake.record_dead_letter(job, letter, pubsub=pubsub)
     except Exception:
         logger.bind(pubsub=pubsub, event_id=letter.id).exception(
             "could not record a dead letter; asking Dapr to redeliver"
@@ -89,8 +89,8 @@ async def receive_dead_letter(pubsub: str, request: Request, state: State) -> De
 async def deliver_event(pubsub: str, topic: str, request: Request, state: State) -> Delivery:
     """One CloudEvent from the sidecar; answers SUCCESS, RETRY or DROP."""
     log = logger.bind(pubsub=pubsub, topic=topic)
-    worker = state.registry.by_topic(pubsub, topic, default_pubsub=state.settings.dapr.pubsub_name)
-    if worker is None:
+    job = state.registry.by_topic(pubsub, topic, default_pubsub=state.settings.dapr.pubsub_name)
+    if job is None:
         log.error("no handler for this topic: register one with @registry.event_handler(...)")
         return Delivery(status=DeliveryOutcome.DROP)
     content_type = request.headers.get("content-type", "")
@@ -103,9 +103,9 @@ async def deliver_event(pubsub: str, topic: str, request: Request, state: State)
         log.bind(error=str(exc)[:500]).warning("not a CloudEvent: dropped")
         return Delivery(status=DeliveryOutcome.DROP)
     try:
-        outcome = await state.dispatcher.intake.deliver_event(worker, event)
+        outcome = await state.dispatcher.intake.deliver_event(job, event)
     except Exception:
-        log.bind(job=worker.name, event_id=event.id).exception(
+        log.bind(job=job.name, event_id=event.id).exception(
             "could not record the run; asking Dapr to redeliver"
         )
         outcome = DeliveryOutcome.RETRY
@@ -119,8 +119,8 @@ async def fire_scheduled_job(name: str, request: Request, state: State) -> Recor
     stored = await state.schedules.get(name)
     job_name = data.get("job") if isinstance(data, dict) else None
     job_name = job_name or (stored.job if stored else None)
-    worker = state.registry.get(job_name) if job_name else None
-    if worker is None:
+    job = state.registry.get(job_name) if job_name else None
+    if job is None:
         # 404: the scheduler's failure policy does not make this any better; say so in the log.
         logger.bind(schedule=name, job=job_name).error("schedule fired for no registered job")
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"schedule {name!r} names no known job")
@@ -131,7 +131,7 @@ async def fire_scheduled_job(name: str, request: Request, state: State) -> Recor
     occurrence = stored.occurrence_of(utc_now()) if stored else utc_now().replace(microsecond=0)
     try:
         submission = await state.dispatcher.intake.fire_schedule(
-            worker, name, payload, occurrence=occurrence
+            job, name, payload, occurrence=occurrence
         )
     except PayloadInvalid as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
@@ -142,14 +142,14 @@ async def fire_scheduled_job(name: str, request: Request, state: State) -> Recor
 def binding_router(registry: Registry) -> APIRouter:
     """`POST /<binding>` for each job fired by a Dapr cron input binding."""
     bindings = APIRouter(tags=["dapr"])
-    for worker in registry:
-        if worker.binding is not None:
+    for job in registry:
+        if job.binding is not None:
             bindings.add_api_route(
-                f"/{worker.binding}",
-                _tick_route(worker.name),
+                f"/{job.binding}",
+                _tick_route(job.name),
                 methods=["POST"],
-                name=f"fire_{worker.name}",
-                summary=f"Cron tick for {worker.name}",
+                name=f"fire_{job.name}",
+                summary=f"Cron tick for {job.name}",
             )
     return bindings
 
@@ -159,7 +159,7 @@ def _tick_route(job: str) -> Callable[[AppState], Awaitable[Recorded]]:
         if await state.pauses.skip_firing(job):
             return Recorded(run_id=None, created=False, paused=True)
         intake = state.dispatcher.intake
-        submission = await intake.fire_tick(intake.worker(job), utc_now())
+        submission = await intake.fire_tick(intake.job(job), utc_now())
         state.poller.wake()
         return _recorded(submission)
 

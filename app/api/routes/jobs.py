@@ -14,9 +14,7 @@ router = operator_router("/api/jobs", "jobs")
 @router.get("")
 async def list_jobs(state: State) -> list[JobOut]:
     """Every registered worker with its kind, trigger and last run."""
-    return [
-        JobOut.of(worker, await state.history.latest(job=worker.name)) for worker in state.registry
-    ]
+    return [JobOut.of(job, await state.history.latest(job=job.name)) for job in state.registry]
 
 
 @router.post("/{name}/trigger", status_code=status.HTTP_202_ACCEPTED, responses=problems(404))

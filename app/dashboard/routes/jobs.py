@@ -20,8 +20,8 @@ async def list_jobs(request: Request, session: CurrentSession, state: State) -> 
     """The registry, with the last day's figures of each worker."""
     figures = {f.job: f for f in await job_figures(state, window="day", now=utc_now())}
     rows = [
-        (worker, await state.history.latest(job=worker.name), figures.get(worker.name))
-        for worker in state.registry
+        (job, await state.history.latest(job=job.name), figures.get(job.name))
+        for job in state.registry
     ]
     return render(request, "jobs.html", session, page="jobs", rows=rows)
 

@@ -20,7 +20,7 @@ from app.dashboard.deps import ActingSession, CurrentSession, State
 from app.dashboard.pages import client_of, render
 from app.dashboard.timeline import timeline_of
 from app.models.run_query import RunQuery
-from app.models.runs import JobRun, RunStatus, TriggerType, WorkerKind
+from app.models.runs import JobKind, JobRun, RunStatus, TriggerType
 from app.repositories.run_history import RunPage
 from app.repositories.runs import UnknownRun
 
@@ -72,7 +72,7 @@ async def list_runs(request: Request, session: CurrentSession, state: State) -> 
         filters=filters,
         filter_query=kept,
         jobs=sorted(w.name for w in state.registry),
-        kinds=get_args(WorkerKind),
+        kinds=get_args(JobKind),
         statuses=[s.value for s in RunStatus],
         triggers=get_args(TriggerType),
         filter_problem=problem,

@@ -42,23 +42,23 @@ async def list_schedules(request: Request, session: CurrentSession, state: State
     now = utc_now()
     pauses = await state.pauses.all()
     rows: list[ScheduleRow] = []
-    for worker in state.registry:
-        if worker.binding is None or worker.schedule is None:
+    for job in state.registry:
+        if job.binding is None or job.schedule is None:
             continue
-        last = await state.history.last_fired(job=worker.name)
-        paused = worker.name in pauses
+        last = await state.history.last_fired(job=job.name)
+        paused = job.name in pauses
         rows.append(
             ScheduleRow(
                 source="binding",
-                name=worker.binding,
-                job=worker.name,
-                timing=worker.schedule.expression,
-                next_fire=None if paused else worker.schedule.next_after(now),
+                name=job.binding,
+                job=job.name,
+                timing=job.schedule.expression,
+                next_fire=None if paused else job.schedule.next_after(now),
                 last_fire=last.created_at if last else None,
                 last_run_id=last.id if last else None,
                 last_status=last.status.value if last else None,
                 paused=paused,
-                skipped=pauses[worker.name].skipped_firings if paused else 0,
+                skipped=pauses[job.name].skipped_firings if paused else 0,
             )
         )
     for schedule in await state.schedules.list():
@@ -124,11 +124,10 @@ async def act_on_binding(
 ) -> Response:
     """trigger, pause or resume the job of a cron binding."""
     actor = session.actor(client_of(request))
-    worker = state.registry.by_binding(binding)
-
-    if worker is None:
+    bound = state.registry.by_binding(binding)
+    if bound is None:
         return await act(request, _said(f"no binding named {binding}"), back=BACK)
-    job = worker.name
+    job = bound.name
 
     async def trigger() -> Done:
         run = await state.actions.trigger(job, None, actor)
