@@ -26,6 +26,7 @@ class PartnerState:
     requests: int = 0
     failures: int = 0
     served: list[tuple[int, int]] = field(default_factory=list)  # (after, count) answered
+    answer_after_seconds: float = 0.0  # a slow partner: each answer takes this long
 
     def add_items(self, count: int) -> None:
         start = len(self.items)
@@ -65,6 +66,8 @@ class PartnerApi:
     async def _items(self, request: Request) -> Response:
         state = self.state
         state.requests += 1
+        if state.answer_after_seconds:
+            await asyncio.sleep(state.answer_after_seconds)  # the partner's latency, not a wait
         if state.fail_every and state.requests % state.fail_every == 0:
             state.failures += 1
             return JSONResponse({"error": "try again"}, status_code=503)

@@ -7,6 +7,7 @@ import pytest
 
 from app.core.config import Settings
 from app.db.mongo import Database
+from app.integrations.http import DEFAULT_TIMEOUT_SECONDS, ExternalServiceError, ResilientHttp
 from tests.integration.conftest import serve
 from tests.partner_api import PartnerApi, PartnerState
 from tests.support import run_reaching, trigger
@@ -68,3 +69,21 @@ async def test_without_a_partner_url_the_task_gives_up_with_the_reason(
     assert run["status"] == "dead"
     assert run["attempt"] == 1
     assert "DataSync:BaseUrl is not set" in run["error"]["message"]
+
+
+async def test_a_call_can_give_each_try_a_timeout_of_its_own() -> None:
+    slow = PartnerApi(PartnerState(fail_every=0, answer_after_seconds=1.0))
+    slow.state.add_items(3)
+    slow.start()
+    try:
+        async with httpx.AsyncClient(timeout=DEFAULT_TIMEOUT_SECONDS) as client:
+            http = ResilientHttp(client, attempts=2, initial_wait=0.01)
+            with pytest.raises(ExternalServiceError, match="ReadTimeout"):
+                await http.get_json(f"{slow.url}/items", seconds_per_try=0.2)
+            timed_out_tries = slow.state.requests
+            body = await http.get_json(f"{slow.url}/items")  # the client's 10 s: answered
+    finally:
+        slow.stop()
+
+    assert timed_out_tries == 2, "each try timed out, and was tried again"
+    assert len(body["items"]) == 3

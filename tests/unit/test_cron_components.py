@@ -1,5 +1,8 @@
 """A cron job's schedule is written once, in its decorator: the components are generated."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -79,3 +82,35 @@ def test_make_components_writes_the_files_and_removes_stale_ones(tmp_path: Path)
         assert (tmp_path / path).read_text() == text
     assert not stale.exists()
     assert hand_written.exists()
+
+
+TEAM_MODULE = '''
+from app.workers import JobContext, registry
+
+
+@registry.scheduled(cron="0 0 7 * * 1", binding="weekly-invoices-cron")
+async def send_weekly_invoices(ctx: JobContext) -> None:
+    """Sends the week's invoices on Monday morning."""
+'''
+
+
+def test_a_cron_job_of_a_module_in_worker_modules_gets_its_component(tmp_path: Path) -> None:
+    (tmp_path / "team").mkdir()
+    (tmp_path / "team" / "invoices.py").write_text(TEAM_MODULE)
+    (tmp_path / "components").mkdir()
+    (tmp_path / "deploy" / "kubernetes").mkdir(parents=True)
+
+    # In a process of its own: the team's job must not stay in this one's registry.
+    made = subprocess.run(
+        [sys.executable, "-m", "app.dapr.cron_components", "--root", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+        env={**os.environ, "PYTHONPATH": f"{tmp_path}:{ROOT}",
+             "Worker__Modules": '["team.invoices"]'},
+    )  # fmt: skip
+
+    assert made.returncode == 0, made.stderr
+    written = yaml.safe_load((tmp_path / "components" / "weekly-invoices-cron.yaml").read_text())
+    assert written["spec"]["metadata"][0] == {"name": "schedule", "value": "0 0 7 * * 1"}
+    cluster = list(yaml.safe_load_all((tmp_path / CLUSTER_FILE).read_text()))
+    assert "weekly-invoices-cron" in {doc["metadata"]["name"] for doc in cluster}
+    assert "heartbeat-cron" in {doc["metadata"]["name"] for doc in cluster}
