@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Starts the local stack: Redis, SecantusDB (MongoDB wire), Dapr placement and scheduler.
+# The database is SecantusDB's Rust server (secantusd-rs, built once per machine by
+# build-secantus.sh while Dapr builds); MONGO_SERVER=py picks the Python server (secantusd-py)
+# instead, and so does a Rust build that fails, loudly.
 # Idempotent: a service that already answers is left alone (and not recorded as ours); each one
 # started here is waited for until healthy, its pid in $STATE_DIR/pids and its log in
 # $STATE_DIR/logs. `down.sh` stops exactly those pids.
@@ -71,15 +74,46 @@ render_dapr_config() {
     [[ -f "$DAPR_HOME/config.yaml" ]] || cp "$STATE_DIR/dapr/config.yaml" "$DAPR_HOME/config.yaml"
 }
 
+# pick_mongo_server: sets mongo_bin to the MongoDB-wire server to start, once its build is over.
+pick_mongo_server() {
+    mongo_bin="$root/.venv/bin/secantusd-py"
+    if [[ "${MONGO_SERVER:-rs}" == py ]]; then
+        log "secantusdb: the Python server, as MONGO_SERVER=py asks"
+        return
+    fi
+    [[ -n "$secantus_build" ]] || return 0  # a database answers already: nothing is started
+    local binary=""
+    if wait "$secantus_build"; then binary=$(cat "$STATE_DIR/logs/secantus-build.path"); fi
+    if [[ -n "$binary" && -x "$binary" ]]; then
+        mongo_bin=$binary
+        return
+    fi
+    log "!!! secantusdb: the Rust server (secantus-mdb) did not build; see $STATE_DIR/logs/secantus-build.log"
+    log "!!! FALLING BACK to the Python server secantusd-py: several times slower, and it scans"
+    log "!!! whole collections for some query shapes (README, 'The local stack')"
+}
+
 install_redis
+secantus_build=
+if [[ "${MONGO_SERVER:-rs}" != py ]] && ! mongo_ok; then
+    # Built alongside Dapr: cargo at low priority, Go in the foreground.
+    "$here/build-secantus.sh" >"$STATE_DIR/logs/secantus-build.path" \
+        2>"$STATE_DIR/logs/secantus-build.log" &
+    secantus_build=$!
+fi
 "$here/build-dapr.sh"
 render_dapr_config
+pick_mongo_server
+# One store per server: the two do not read each other's files.
+mongo_store="$STATE_DIR/secantus"
+[[ "$(basename "$mongo_bin")" == secantusd-py ]] && mongo_store="$STATE_DIR/secantus-py"
+mkdir -p "$mongo_store"
 
 # Append-only file: the streams (pub/sub messages and their pending lists) survive a restart.
 start redis redis_ok redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly yes \
     --appendfsync everysec --dir "$STATE_DIR/redis"
-start secantusdb mongo_ok "$root/.venv/bin/secantusd-py" --host 127.0.0.1 --port "$MONGO_PORT" \
-    --storage-path "$STATE_DIR/secantus" --log-level WARNING
+start secantusdb mongo_ok "$mongo_bin" --host 127.0.0.1 --port "$MONGO_PORT" \
+    --storage-path "$mongo_store" --log-level WARNING
 start placement placement_ok "$DAPR_HOME/bin/placement" --listen-address 127.0.0.1 \
     --port "$PLACEMENT_PORT" --healthz-listen-address 127.0.0.1 \
     --healthz-port "$PLACEMENT_HEALTH_PORT" --metrics-listen-address 127.0.0.1 \
@@ -91,4 +125,4 @@ start scheduler scheduler_ok "$DAPR_HOME/bin/scheduler" --listen-address 127.0.0
     --etcd-client-port "$SCHEDULER_ETCD_PORT" --etcd-client-listen-address 127.0.0.1 \
     --etcd-initial-cluster dapr-scheduler-server-0=http://127.0.0.1:2380 \
     --override-broadcast-host-port "127.0.0.1:$SCHEDULER_PORT"
-log "up: redis :$REDIS_PORT, mongodb :$MONGO_PORT, placement :$PLACEMENT_PORT, scheduler :$SCHEDULER_PORT"
+log "up: redis :$REDIS_PORT, mongodb :$MONGO_PORT ($(basename "$mongo_bin")), placement :$PLACEMENT_PORT, scheduler :$SCHEDULER_PORT"
