@@ -10,6 +10,8 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
         self.port = 0
 
     @property
@@ -32,6 +34,14 @@ class TcpProxy:
         await self._server.wait_closed()
         self._server = None
 
+    def freeze(self) -> None:
+        """Connections stay open and nothing is answered, as with a server under SIGSTOP."""
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        """What was sent while frozen goes through, as after SIGCONT."""
+        self._flowing.set()
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(*self._target)
@@ -47,6 +57,7 @@ class TcpProxy:
     async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
         try:
             while data := await source.read(65536):
+                await self._flowing.wait()
                 sink.write(data)
                 await sink.drain()
         except (OSError, asyncio.CancelledError):

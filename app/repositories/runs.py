@@ -6,14 +6,15 @@ by one instance, which holds a lease on it while it works and renews it. A lease
 conditional on the lease owner, so a stale instance cannot overwrite a run another took over.
 """
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
-from pymongo.errors import DuplicateKeyError
 
+from app.db.grouped import GroupedInserts, GroupedLookups
 from app.db.mongo import Database, Document
 from app.models.runs import Attempt, JobRun, Progress, Refusal, RunError, RunStatus
 
@@ -35,11 +36,18 @@ INDEXES = [
 # serves as well: running runs (expired leases, key sequences' orphans) number no more than
 # the instances' in-flight runs, and waiting runs of key sequences are found among waiting runs.
 OBSOLETE_INDEXES = {"expired_leases", "key_sequences"}
+# A grouped request the server does not answer within this fails its callers, who retry.
+GROUP_TIMEOUT_SECONDS = 10.0
 
 
 class RunRepository:
     def __init__(self, db: Database) -> None:
         self._runs = db[COLLECTION]
+        # Concurrent runs' inserts and occurrence lookups go as one request each (group commit).
+        self._inserts = GroupedInserts(self._runs, timeout_seconds=GROUP_TIMEOUT_SECONDS)
+        self._occurrences = GroupedLookups(
+            self._runs, "dedupe_key", timeout_seconds=GROUP_TIMEOUT_SECONDS
+        )
 
     async def ensure_indexes(self) -> None:
         existing = {index["name"] async for index in await self._runs.list_indexes()}
@@ -51,22 +59,32 @@ class RunRepository:
     def new_id() -> str:
         return str(ObjectId())
 
+    @staticmethod
+    def occurrence_id(*, job: str, dedupe_key: str, at: datetime) -> str:
+        """The id of the run of one occurrence (an event), the same on every instance and
+        every redelivery: its creation second `at` (the event's publish time), then a hash of
+        (job, occurrence). A handler idempotent per run id thus applies a redelivered event
+        once even when the first delivery's run was never stored (its instance died)."""
+        digest = hashlib.blake2b(f"{job}|{dedupe_key}".encode(), digest_size=8).digest()
+        return str(ObjectId(int(at.timestamp()).to_bytes(4, "big") + digest))
+
     # -- creating --------------------------------------------------------------------------
 
     async def insert(
         self, run: JobRun, *, dedupe_key: str | None = None, lease_until: datetime | None = None
     ) -> bool:
-        """Stores a new run; False when a run with the same `dedupe_key` exists already."""
+        """Stores a new run; False when a run with the same `dedupe_key` (or id) exists
+        already. Concurrent inserts go to the server together."""
         document = _to_document(run)
         if dedupe_key is not None:
             document["dedupe_key"] = f"{run.job}|{dedupe_key}"
         if lease_until is not None:
             document["lease_until"] = lease_until
-        try:
-            await self._runs.insert_one(document)
-        except DuplicateKeyError:
-            return False
-        return True
+        return await self._inserts.insert(document)
+
+    async def has_occurrence(self, *, job: str, dedupe_key: str) -> bool:
+        """Whether the occurrence has a run already; concurrent lookups go as one `$in`."""
+        return await self._occurrences.exists(f"{job}|{dedupe_key}")
 
     async def find_by_dedupe_key(self, *, job: str, dedupe_key: str) -> JobRun | None:
         document = await self._runs.find_one({"dedupe_key": f"{job}|{dedupe_key}"})
