@@ -20,17 +20,23 @@ class CloudEvent(BaseModel):
     pubsubname: str | None = None
     traceparent: str | None = None
 
-    def seconds_since_sent(self, now: datetime) -> float | None:
-        """From the event's `time` (set by the publishing daprd) to `now`; None without one."""
+    def sent_at(self) -> datetime | None:
+        """The event's `time` (set by the publishing daprd), None without a readable one."""
         sent = (self.model_extra or {}).get("time")
         if not isinstance(sent, str):
             return None
         # Go writes nanoseconds; Python reads at most microseconds.
         sent = _FRACTION.sub(lambda m: m.group(0)[:7], sent.replace("Z", "+00:00"))
         try:
-            return (now - datetime.fromisoformat(sent)).total_seconds()
-        except (ValueError, TypeError):
+            moment = datetime.fromisoformat(sent)
+        except ValueError:
             return None
+        return moment if moment.tzinfo is not None else None
+
+    def seconds_since_sent(self, now: datetime) -> float | None:
+        """From the event's `time` to `now`; None without one."""
+        sent = self.sent_at()
+        return None if sent is None else (now - sent).total_seconds()
 
 
 _FRACTION = re.compile(r"\.\d+")

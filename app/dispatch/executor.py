@@ -28,7 +28,7 @@ from app.core.clock import utc_now
 from app.dispatch.batches import BatchCalls
 from app.dispatch.context_factory import ContextFactory
 from app.dispatch.engine import EngineParts
-from app.dispatch.flight import Flight, StopReason
+from app.dispatch.flight import Flight, StopReason, Storage
 from app.dispatch.lease import RunLeaseKeeper
 from app.dispatch.metrics import RunMetrics
 from app.dispatch.stats import FinishedAttempt
@@ -65,7 +65,7 @@ class RunExecutor:
         self._contexts = contexts
         self._tracer = tracer
         self._metrics = metrics
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._tasks: dict[str, asyncio.Task[bool]] = {}
         self._flights: dict[str, Flight] = {}
         self._limits = {
             w.name: asyncio.Semaphore(w.concurrency) for w in parts.registry if w.concurrency
@@ -84,10 +84,17 @@ class RunExecutor:
     def has_capacity(self) -> bool:
         return len(self._tasks) < self._parts.settings.max_in_flight
 
-    def start(self, run: JobRun, *, payload: BaseModel | None = None) -> asyncio.Task[None]:
+    def start(
+        self, run: JobRun, *, payload: BaseModel | None = None, storage: Storage | None = None
+    ) -> asyncio.Task[bool]:
         """Starts an attempt of a run this instance has claimed; `payload`: the run's payload
-        already validated (by the intake that stored it), else validated from the run."""
-        task = asyncio.create_task(self._execute(run, payload), name=f"run-{run.job}-{run.id}")
+        already validated (by the intake), else validated from the run; `storage`: for a run
+        not stored yet (a delivered event's first attempt). The task answers whether the
+        occurrence has a run in MongoDB when the attempt is over: False only for a run never
+        stored, whose outcome could not be written (its delivery must be retried)."""
+        task = asyncio.create_task(
+            self._execute(run, payload, storage or Storage()), name=f"run-{run.job}-{run.id}"
+        )
         self._tasks[run.id] = task
         task.add_done_callback(lambda _: self._tasks.pop(run.id, None))
         return task
@@ -116,16 +123,18 @@ class RunExecutor:
         if still_running:
             await asyncio.wait(still_running, timeout=_UNWIND_SECONDS + 5)
 
-    async def _execute(self, run: JobRun, payload: BaseModel | None) -> None:
+    async def _execute(self, run: JobRun, payload: BaseModel | None, storage: Storage) -> bool:
         log = logger.bind(job=run.job, run_id=run.id, attempt=run.attempt, kind=run.kind)
         job = self._parts.registry.get(run.job)
         if job is None:
             error = RunError(
                 type="UnknownJob", message=f"no job named {run.job!r} is registered here"
             )
-            await self._record(run, Outcome(RunStatus.DEAD, error=error), utc_now(), 0.0, log)
-            return
-        flight = Flight(run=run, timeout_seconds=job.timeout_seconds)
+            unknown = Flight(run=run, timeout_seconds=None, storage=storage)
+            outcome = Outcome(RunStatus.DEAD, error=error)
+            await self._record(unknown, outcome, utc_now(), 0.0, log)
+            return storage.recorded
+        flight = Flight(run=run, timeout_seconds=job.timeout_seconds, storage=storage)
         self._flights[run.id] = flight
         lease = RunLeaseKeeper(run=run, parts=self._parts, flight=flight)
         keeper = asyncio.create_task(lease.keep(), name=f"lease-{run.id}")
@@ -133,11 +142,11 @@ class RunExecutor:
             holder = await lease.acquire()
             if holder is not None:
                 await self._hand_over(run, holder, log)
-                return
+                return storage.recorded
             slot = self._limits.get(job.name)
             if slot is not None and not await _take_slot(slot, flight):
-                await self._stopped_before_start(run, flight, log)
-                return
+                await self._stopped_before_start(flight, log)
+                return storage.recorded
             try:
                 await self._attempt(job, run, flight, lease, log, payload=payload)
             finally:
@@ -149,6 +158,7 @@ class RunExecutor:
                 await keeper
             self._flights.pop(run.id, None)
             await lease.release()
+        return storage.recorded
 
     async def _attempt(
         self,
@@ -184,7 +194,7 @@ class RunExecutor:
                 return
             if outcome.error is not None and outcome.status is not RunStatus.CANCELLED:
                 span.set_status(Status(StatusCode.ERROR, outcome.error.message))
-            await self._record(run, outcome, started_at, clock, log)
+            await self._record(flight, outcome, started_at, clock, log)
 
     async def _invoke(
         self, job: Job, run: JobRun, context: JobContext, payload: BaseModel | None
@@ -254,12 +264,13 @@ class RunExecutor:
         )
 
     async def _record(
-        self, run: JobRun, outcome: Outcome, started_at: datetime, clock: float, log: Any
+        self, flight: Flight, outcome: Outcome, started_at: datetime, clock: float, log: Any
     ) -> None:
         """Writes the outcome, shielded from cancellation and retried while the database is
         away (for as long as the lease lasts: after that, the run is another instance's)."""
+        run = flight.run
         duration_ms = (time.perf_counter() - clock) * 1000 if clock else 0.0
-        write = asyncio.ensure_future(self._write_outcome(run, outcome, started_at, duration_ms))
+        write = asyncio.ensure_future(self._write_outcome(flight, outcome, started_at, duration_ms))
         try:
             recorded = await asyncio.shield(write)
         except asyncio.CancelledError:
@@ -281,7 +292,7 @@ class RunExecutor:
         )
 
     async def _write_outcome(
-        self, run: JobRun, outcome: Outcome, started_at: datetime, duration_ms: float
+        self, flight: Flight, outcome: Outcome, started_at: datetime, duration_ms: float
     ) -> bool:
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(Exception),
@@ -292,29 +303,28 @@ class RunExecutor:
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await self._write_once(run, outcome, started_at, duration_ms)
+                    async with flight.storage.lock:
+                        return await self._write_once(flight, outcome, started_at, duration_ms)
         except Exception as exc:
-            logger.bind(run_id=run.id, error=repr(exc)).error(
+            logger.bind(run_id=flight.run.id, error=repr(exc)).error(
                 "could not record the outcome; the run's lease will expire and it is retried"
+                if flight.storage.stored
+                else "could not record the outcome; its delivery is left to Dapr to retry"
             )
         return False
 
     async def _write_once(
-        self, run: JobRun, outcome: Outcome, started_at: datetime, duration_ms: float
+        self, flight: Flight, outcome: Outcome, started_at: datetime, duration_ms: float
     ) -> bool:
+        run = flight.run
+        if not flight.storage.stored:
+            return await self._insert_finished(flight, outcome, started_at, duration_ms)
         if outcome.status is RunStatus.PENDING:
             return await self._parts.runs.release(
                 run_id=run.id, instance=self._parts.instance, now=utc_now()
             )
         now = utc_now()
-        attempt = Attempt(
-            attempt=run.attempt,
-            instance=self._parts.instance,
-            started_at=started_at,
-            finished_at=now,
-            status=outcome.status,
-            error=outcome.error,
-        )
+        attempt = self._attempt_record(run, outcome, started_at, now)
         return await self._parts.runs.finish_attempt(
             run_id=run.id,
             instance=self._parts.instance,
@@ -327,6 +337,49 @@ class RunExecutor:
             next_attempt_at=outcome.next_attempt_at,
         )
 
+    async def _insert_finished(
+        self, flight: Flight, outcome: Outcome, started_at: datetime, duration_ms: float
+    ) -> bool:
+        """The one write of a run that was not stored: as its attempt left it. False (and the
+        outcome discarded) when the occurrence has a run already: another instance's."""
+        run, storage = flight.run, flight.storage
+        now = utc_now()
+        if outcome.status is RunStatus.PENDING:  # shutting down: any instance takes it
+            fields: dict[str, Any] = {
+                "status": RunStatus.PENDING,
+                "instance": None,
+                "started_at": None,
+                "next_attempt_at": now,
+            }
+        else:
+            fields = {
+                "status": outcome.status,
+                "finished_at": None if outcome.status is RunStatus.FAILED else now,
+                "duration_ms": duration_ms,
+                "result": outcome.result,
+                "error": outcome.error,
+                "next_attempt_at": outcome.next_attempt_at,
+                "attempts": [self._attempt_record(run, outcome, started_at, now)],
+            }
+        inserted = await self._parts.runs.insert(
+            run.model_copy(update=fields), dedupe_key=storage.dedupe_key
+        )
+        storage.stored = inserted
+        storage.recorded = True
+        return inserted
+
+    def _attempt_record(
+        self, run: JobRun, outcome: Outcome, started_at: datetime, now: datetime
+    ) -> Attempt:
+        return Attempt(
+            attempt=run.attempt,
+            instance=self._parts.instance,
+            started_at=started_at,
+            finished_at=now,
+            status=outcome.status,
+            error=outcome.error,
+        )
+
     async def _hand_over(self, run: JobRun, holder: str, log: Any) -> None:
         """The lease actor says another live instance works on this run: leave it to it."""
         await self._parts.runs.hand_over(
@@ -337,12 +390,12 @@ class RunExecutor:
         )
         log.bind(holder=holder).warning("run is leased to another instance; left to it")
 
-    async def _stopped_before_start(self, run: JobRun, flight: Flight, log: Any) -> None:
+    async def _stopped_before_start(self, flight: Flight, log: Any) -> None:
         """Stopped while it waited for its slot: its handler never ran."""
         assert flight.reason is not None
-        outcome = _stopped_outcome(run, flight.reason)
+        outcome = _stopped_outcome(flight.run, flight.reason)
         if outcome is not None:
-            await self._record(run, outcome, utc_now(), 0.0, log)
+            await self._record(flight, outcome, utc_now(), 0.0, log)
 
 
 def _stopped_outcome(run: JobRun, reason: StopReason) -> Outcome | None:

@@ -13,6 +13,27 @@ from enum import StrEnum
 from app.models.runs import JobRun
 
 
+@dataclass
+class Storage:
+    """Whether a run in flight is in MongoDB yet.
+
+    A run is stored before its attempt, except the first attempt of a delivered event: its
+    unacknowledged message is its claim, and its run is written once, as the attempt ended (or
+    as running, leased, once it outlives a third of its lease: long runs stay visible and
+    cancellable). The lock keeps that write and the one that ends the attempt apart."""
+
+    stored: bool = True
+    dedupe_key: str | None = None
+    """The occurrence the run is written under, while it is not stored."""
+    recorded: bool = True
+    """The occurrence has a run in MongoDB (this one, or another instance's)."""
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @classmethod
+    def unstored(cls, dedupe_key: str) -> "Storage":
+        return cls(stored=False, dedupe_key=dedupe_key, recorded=False)
+
+
 class StopReason(StrEnum):
     CANCELLED = "cancelled"  # an operator cancelled the run
     DRAINING = "draining"  # this instance is shutting down: hand the run back
@@ -23,6 +44,7 @@ class StopReason(StrEnum):
 class Flight:
     run: JobRun
     timeout_seconds: float | None
+    storage: Storage = field(default_factory=Storage)
     reason: StopReason | None = None
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
     _deadline: float | None = None

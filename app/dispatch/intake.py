@@ -7,7 +7,7 @@ notes each second run it refused, and why. Execution is the executor's.
 """
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +22,7 @@ from app.dapr.outcomes import DeliveryOutcome
 from app.dispatch.engine import EngineParts
 from app.dispatch.errors import PayloadInvalid, UnknownJob
 from app.dispatch.executor import RunExecutor
+from app.dispatch.flight import Storage
 from app.dispatch.sequencing import KeySequences
 from app.dispatch.storable import payload_to_store, unsafe_part
 from app.models.runs import JobKind, JobRun, JobSpec, Refusal, RunError, RunStatus, RunTrigger
@@ -59,6 +60,9 @@ class RunIntake:
     parts: EngineParts
     executor: RunExecutor
     sequences: KeySequences
+    _attempting: dict[str, "asyncio.Task[bool]"] = field(default_factory=dict)
+    """First attempts of delivered events not stored yet, by occurrence: a redelivery to this
+    instance while one runs joins it."""
 
     def job(self, name: str) -> Job:
         job = self.parts.registry.get(name)
@@ -70,17 +74,23 @@ class RunIntake:
         """Runs `worker` on one CloudEvent and says what Dapr should do with the message.
 
         SUCCESS once the run is stored (MongoDB holds it from then on, and retries it itself);
-        DROP for a payload that can never be valid; an exception (the database is away) is the
-        route's RETRY, so that Dapr keeps the message.
+        DROP for a payload that can never be valid; RETRY when the run could not be stored;
+        an exception (the database is away) is the route's RETRY, so that Dapr keeps the
+        message. While the first attempt runs the unacknowledged message is the run's claim,
+        so a short run is written once, when its attempt ends (see `Storage`).
         """
         trigger = RunTrigger(type="event", event_id=event.id, topic=event.topic)
+        dedupe_key = f"event:{event.id}"
         try:
-            submission = await self.submit(
-                job, trigger, event.data, dedupe_key=f"event:{event.id}", start=False
-            )
+            valid = _validated(job, event.data)
         except PayloadInvalid as invalid:
             await self._record_invalid(job, trigger, event.data, invalid, event.id)
             return DeliveryOutcome.DROP
+        if job.kind != "data" and job.ordered_by is None and self.executor.has_capacity:
+            return await self._attempt_unstored(job, event, trigger, valid, dedupe_key)
+        submission = await self.submit(
+            job, trigger, event.data, dedupe_key=dedupe_key, start=False, valid=valid
+        )
         run = submission.run
         if not submission.created or run is None:
             return DeliveryOutcome.SUCCESS
@@ -94,6 +104,41 @@ class RunIntake:
             # speed; shielded, so that a dropped connection does not abandon it halfway.
             await asyncio.shield(self.executor.start(run, payload=submission.payload))
         return DeliveryOutcome.SUCCESS
+
+    async def _attempt_unstored(
+        self, job: Job, event: CloudEvent, trigger: RunTrigger, valid: "_Payload", dedupe_key: str
+    ) -> DeliveryOutcome:
+        running = self._attempting.get(dedupe_key)
+        if running is None:
+            if await self.parts.runs.has_occurrence(job=job.name, dedupe_key=dedupe_key):
+                await self._refused(job, dedupe_key, "the same occurrence was delivered again")
+                return DeliveryOutcome.SUCCESS
+            running = self._attempting.get(dedupe_key)  # delivered again during the lookup
+        if running is None:
+            now = utc_now()
+            run = JobRun.new(
+                id=self.parts.runs.occurrence_id(
+                    job=job.name, dedupe_key=dedupe_key, at=event.sent_at() or now
+                ),
+                job=job,
+                trigger=trigger,
+                at=now,
+                payload=valid.stored,
+                status=RunStatus.RUNNING,
+                started_at=now,
+                instance=self.parts.instance,
+            )
+            lag = event.seconds_since_sent(now)
+            if lag is not None:
+                self.executor.metrics.event_lag(topic=job.topic or "", seconds=lag)
+            running = self.executor.start(
+                run, payload=valid.model, storage=Storage.unstored(dedupe_key)
+            )
+            self._attempting[dedupe_key] = running
+            running.add_done_callback(lambda _: self._attempting.pop(dedupe_key, None))
+        # Shielded, so that a dropped connection does not abandon the attempt halfway.
+        recorded = await asyncio.shield(running)
+        return DeliveryOutcome.SUCCESS if recorded else DeliveryOutcome.RETRY
 
     async def fire_tick(self, job: Job, fired_at: datetime) -> Submission:
         """One firing of a cron binding. Every instance's binding fires; the job's
@@ -147,10 +192,12 @@ class RunIntake:
         dedupe_key: str | None = None,
         start: bool = True,
         refusal_reason: str = "the same occurrence was delivered again",
+        valid: "_Payload | None" = None,
     ) -> Submission:
-        """Validates the payload and stores a new run: claimed by this instance when it has
-        room (and started, unless `start` is False), queued for the poller otherwise."""
-        valid = _validated(job, payload)
+        """Validates the payload (unless `valid` has it validated) and stores a new run:
+        claimed by this instance when it has room (and started, unless `start` is False),
+        queued for the poller otherwise."""
+        valid = valid or _validated(job, payload)
         sequence_key = (
             str(valid.stored.get(job.ordered_by)) if job.ordered_by and valid.stored else None
         )

@@ -1,5 +1,6 @@
 """A run's lease while an instance works on it: renewed in MongoDB (every run) and, for data
-processors, with the RunLease actor, the primary guard against two instances on one run."""
+processors, with the RunLease actor, the primary guard against two instances on one run. A run
+not stored yet (a delivered event's first attempt) is stored at the first renewal instead."""
 
 import asyncio
 from dataclasses import dataclass
@@ -82,6 +83,11 @@ class RunLeaseKeeper:
     ) -> bool | None:
         if self._with_actor and await self.acquire() is not None:
             return None  # the actor gave the lease to another instance
+        storage = self.flight.storage
+        if not storage.stored:
+            async with storage.lock:
+                if not storage.stored:
+                    return await self._store_running()
         now = utc_now()
         return await self.parts.runs.renew_lease(
             run_id=self.run.id,
@@ -91,3 +97,19 @@ class RunLeaseKeeper:
             checkpoint=checkpoint,
             save_checkpoint=save_checkpoint,
         )
+
+    async def _store_running(self) -> bool | None:
+        """A run not stored yet has outlived a third of its lease: stored now, as running and
+        leased, so that operators see it and can cancel it, and a redelivery finds it. None
+        when the occurrence has a run already: another instance's, which this one leaves."""
+        now = utc_now()
+        storage = self.flight.storage
+        running = self.run.model_copy(update={"started_at": self.run.started_at or now})
+        inserted = await self.parts.runs.insert(
+            running,
+            dedupe_key=storage.dedupe_key,
+            lease_until=self.parts.settings.lease_until(now),
+        )
+        storage.recorded = True
+        storage.stored = inserted
+        return False if inserted else None
