@@ -22,6 +22,7 @@ from app.actors.hosting import configure_actor_runtime, register_actors
 from app.api.access import AccessGate
 from app.api.actions import OperatorActions
 from app.api.body_limit import BodyLimit
+from app.api.delivery import DeliveryLane
 from app.api.errors import install_error_handlers
 from app.api.routes import dapr, dead_letters, health, jobs, metrics, runs, schedules
 from app.api.state import AppState
@@ -38,7 +39,6 @@ from app.dispatch.engine import EngineParts
 from app.dispatch.executor import RunExecutor
 from app.dispatch.heartbeat import Heartbeat
 from app.dispatch.metrics import RunMetrics
-from app.dispatch.poller import RunPoller
 from app.dispatch.stats import RunStats
 from app.integrations.http import DEFAULT_TIMEOUT_SECONDS, ResilientHttp
 from app.repositories.audit import AuditRepository
@@ -117,11 +117,10 @@ def create_app(
                 tracer=telemetry.tracer,
                 metrics=run_metrics,
             )
-            dispatcher = Dispatcher.create(parts, executor)
+            dispatcher = Dispatcher(parts, executor)
             if settings.dapr.host_actors:
-                await register_actors(dapr_actor, run_here=dispatcher.sequences.run_here)
-            poller = RunPoller(dispatcher=dispatcher, parts=parts)
-            polling = asyncio.create_task(poller.run(), name="run-poller")
+                await register_actors(dapr_actor, run_here=dispatcher.run_here)
+            dispatcher.start()
             heartbeat = Heartbeat(parts=parts, executor=executor, metrics=run_metrics, db=db)
             beating = asyncio.create_task(heartbeat.run(), name="heartbeat")
             state = _app_state(
@@ -130,7 +129,6 @@ def create_app(
                 mongo=mongo,
                 sidecar=sidecar,
                 dispatcher=dispatcher,
-                poller=poller,
                 metrics=run_metrics,
                 heartbeat=heartbeat,
             )
@@ -138,9 +136,7 @@ def create_app(
             try:
                 yield {"app": state}
             finally:
-                poller.stop()
-                await polling
-                await executor.drain()
+                await dispatcher.stop()
                 heartbeat.stop()
                 await beating
                 logger.bind(instance=instance).info("worker stopped")
@@ -157,6 +153,8 @@ def create_app(
     configure_actor_runtime(settings)
     dapr_actor = DaprActor(app, router_tags=["dapr"])
     _include_routes(app, settings, registry)
+    # Innermost of ours: the gate and the body limit stand in front of the delivery lane too.
+    app.add_middleware(DeliveryLane)
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_request_bytes)
     app.add_middleware(
         AccessGate,
@@ -190,7 +188,6 @@ def _app_state(
     mongo: AsyncMongoClient[Document],
     sidecar: Sidecar,
     dispatcher: Dispatcher,
-    poller: RunPoller,
     metrics: RunMetrics,
     heartbeat: Heartbeat,
 ) -> AppState:
@@ -199,7 +196,6 @@ def _app_state(
     history = RunHistory(db)
     actions = OperatorActions(
         dispatcher=dispatcher,
-        poller=poller,
         history=history,
         schedules=schedules,
         pauses=pauses,
@@ -212,7 +208,6 @@ def _app_state(
         mongo=mongo,
         sidecar=sidecar,
         dispatcher=dispatcher,
-        poller=poller,
         runs=parts.runs,
         history=history,
         counts=RunCounts(history),

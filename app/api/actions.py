@@ -8,7 +8,6 @@ from app.core.clock import utc_now
 from app.dapr.sidecar import Sidecar
 from app.dispatch.dispatcher import Dispatcher
 from app.dispatch.errors import DispatchError, UnknownJob
-from app.dispatch.poller import RunPoller
 from app.models.runs import JobRun
 from app.models.schedules import JobSchedule, ScheduleSpec
 from app.repositories.audit import AuditEntry, AuditRepository
@@ -44,7 +43,6 @@ class UnknownSchedule(LookupError):
 @dataclass(frozen=True)
 class OperatorActions:
     dispatcher: Dispatcher
-    poller: RunPoller
     history: RunHistory
     schedules: ScheduleRepository
     pauses: PauseRepository
@@ -52,19 +50,17 @@ class OperatorActions:
     audit: AuditRepository
 
     async def cancel(self, run_id: str, actor: Actor) -> JobRun:
-        run = await self.dispatcher.actions.cancel(run_id)
+        run = await self.dispatcher.cancel(run_id)
         await self._log(actor, "cancel", run_id, [run_id])
         return run
 
     async def retry(self, run_id: str, actor: Actor) -> JobRun:
-        run = await self.dispatcher.actions.retry(run_id)
-        self.poller.wake()
+        run = await self.dispatcher.retry(run_id)
         await self._log(actor, "retry", run_id, [run_id, run.id], f"as run {run.id}")
         return run
 
     async def requeue(self, dead_run_id: str, actor: Actor) -> JobRun:
-        run = await self.dispatcher.actions.requeue(dead_run_id)
-        self.poller.wake()
+        run = await self.dispatcher.requeue(dead_run_id)
         await self._log(actor, "requeue", dead_run_id, [dead_run_id, run.id], f"as run {run.id}")
         return run
 
@@ -78,27 +74,23 @@ class OperatorActions:
         done = Requeued()
         for run_id in ids:
             try:
-                done.runs.append(await self.dispatcher.actions.requeue(run_id))
+                done.runs.append(await self.dispatcher.requeue(run_id))
             except DispatchError as refused:
                 done.skipped[run_id] = str(refused)
-        self.poller.wake()
         target = f"job={job or '*'} fingerprint={fingerprint or '*'}"
         detail = f"{len(done.runs)} dead runs requeued, {len(done.skipped)} skipped"
         await self._log(actor, "requeue-matching", target, [r.id for r in done.runs], detail)
         return done
 
     async def trigger(self, name: str, payload: Any, actor: Actor) -> JobRun:
-        job = self.dispatcher.intake.job(name)
-        submission = await self.dispatcher.intake.trigger(job, payload)
-        self.poller.wake()
-        assert submission.run is not None, "a manual trigger always makes a run"
-        await self._log(actor, "trigger", name, [submission.run.id])
-        return submission.run
+        run = await self.dispatcher.trigger(self.dispatcher.job(name), payload)
+        await self._log(actor, "trigger", name, [run.id])
+        return run
 
     async def put_schedule(self, name: str, spec: ScheduleSpec, actor: Actor) -> JobSchedule:
         """Creates or replaces the sidecar's job `name` and its record."""
         cron, due_time, payload = spec.cron, spec.due_time, spec.payload
-        job = self.dispatcher.intake.job(spec.job)
+        job = self.dispatcher.job(spec.job)
         asked_at = utc_now()
         await self.sidecar.schedule_job(
             name,
@@ -129,13 +121,13 @@ class OperatorActions:
 
     async def pause_job(self, name: str, actor: Actor) -> None:
         """A cron-bound job: its ticks are answered without a run until it is resumed."""
-        if self.dispatcher.intake.job(name).binding is None:
+        if self.dispatcher.job(name).binding is None:
             raise UnknownJob(name)
         await self.pauses.pause(Pause(job=name, paused_at=utc_now(), by=actor.who))
         await self._log(actor, "pause-job", name)
 
     async def resume_job(self, name: str, actor: Actor) -> None:
-        await self.pauses.resume(self.dispatcher.intake.job(name).name)
+        await self.pauses.resume(self.dispatcher.job(name).name)
         await self._log(actor, "resume-job", name)
 
     async def _schedule(self, name: str) -> JobSchedule:

@@ -11,7 +11,6 @@ from app.dapr.sidecar import Sidecar
 from app.dispatch.dispatcher import Dispatcher
 from app.dispatch.heartbeat import Heartbeat
 from app.dispatch.metrics import RunMetrics
-from app.dispatch.poller import RunPoller
 from app.repositories.audit import AuditRepository
 from app.repositories.instances import InstanceRepository
 from app.repositories.pauses import PauseRepository
@@ -30,7 +29,6 @@ class AppState:
     mongo: AsyncMongoClient[dict[str, Any]]
     sidecar: Sidecar
     dispatcher: Dispatcher
-    poller: RunPoller
     runs: RunRepository
     history: RunHistory
     counts: RunCounts

@@ -71,7 +71,9 @@ def instrument(app: FastAPI, telemetry: Telemetry) -> None:
         app,
         tracer_provider=telemetry.tracer_provider,
         meter_provider=telemetry.meter_provider,
-        excluded_urls="healthz,readyz",
+        # Deliveries are served by app.api.delivery.DeliveryLane, which joins daprd's trace
+        # itself: a server span per event would cost more than the event's own bookkeeping.
+        excluded_urls="healthz,readyz,/events/",
         # A span per ASGI receive and send of every delivery costs more than the delivery's
         # own work; the server span and the run's CONSUMER span tell the story.
         exclude_spans=["receive", "send"],

@@ -1,31 +1,98 @@
-"""The dispatcher: the run engine's three parts behind one name, built together.
+"""The dispatcher: the run engine's one face. Routes, operator actions and actors ask it to
+deliver, fire, trigger, cancel, retry and requeue; it wakes its poller itself.
 
-- `intake` (app/dispatch/intake.py): every trigger becomes a stored run;
-- `sequences` (app/dispatch/sequencing.py): the runs of one key, one at a time, in order;
-- `actions` (app/dispatch/run_actions.py): an operator's cancel, retry and requeue.
-Execution is the executor's (app/dispatch/executor.py).
+Behind it:
+- `RunIntake` (app/dispatch/intake.py): every trigger becomes a run;
+- `KeySequences` (app/dispatch/sequencing.py): the runs of one key, one at a time, in order;
+- `RunActions` (app/dispatch/run_actions.py): an operator's cancel, retry and requeue;
+- `RunPoller` (app/dispatch/poller.py): claims the runs that wait for an attempt;
+- `RunExecutor` (app/dispatch/executor.py): runs attempts and records their outcomes.
 """
 
-from dataclasses import dataclass
+import asyncio
+from datetime import datetime
+from typing import Any
 
+from app.dapr.cloudevents import CloudEvent
+from app.dapr.dead_letters import DeadLetter
+from app.dapr.outcomes import DeliveryOutcome
 from app.dispatch.engine import EngineParts
 from app.dispatch.executor import RunExecutor
-from app.dispatch.intake import RunIntake
+from app.dispatch.intake import RunIntake, Submission
+from app.dispatch.poller import RunPoller
 from app.dispatch.run_actions import RunActions
 from app.dispatch.sequencing import KeySequences
+from app.models.runs import JobRun
+from app.workers.registry import Job
 
 
-@dataclass(frozen=True)
 class Dispatcher:
-    intake: RunIntake
-    sequences: KeySequences
-    actions: RunActions
-    executor: RunExecutor
-    instance: str
+    def __init__(self, parts: EngineParts, executor: RunExecutor) -> None:
+        self._executor = executor
+        self._sequences = KeySequences(parts=parts, executor=executor)
+        self._intake = RunIntake(parts=parts, executor=executor, sequences=self._sequences)
+        self._actions = RunActions(runs=parts.runs, executor=executor, intake=self._intake)
+        self._poller = RunPoller(parts=parts, executor=executor, sequences=self._sequences)
+        self._polling: asyncio.Task[None] | None = None
+        self.instance = parts.instance
 
-    @classmethod
-    def create(cls, parts: EngineParts, executor: RunExecutor) -> "Dispatcher":
-        sequences = KeySequences(parts=parts, executor=executor)
-        intake = RunIntake(parts=parts, executor=executor, sequences=sequences)
-        actions = RunActions(runs=parts.runs, executor=executor, intake=intake)
-        return cls(intake, sequences, actions, executor, parts.instance)
+    # -- lifetime ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._polling = asyncio.create_task(self._poller.run(), name="run-poller")
+
+    async def stop(self) -> None:
+        """Stops claiming, then drains the runs in flight (see `RunExecutor.drain`)."""
+        self._poller.stop()
+        if self._polling is not None:
+            await self._polling
+        await self._executor.drain()
+
+    # -- triggers ----------------------------------------------------------------------------
+
+    def job(self, name: str) -> Job:
+        """The registered job of that name; `UnknownJob` otherwise."""
+        return self._intake.job(name)
+
+    async def deliver(self, job: Job, event: CloudEvent) -> DeliveryOutcome:
+        return await self._intake.deliver_event(job, event)
+
+    async def record_dead_letter(self, job: Job | None, letter: DeadLetter, *, pubsub: str) -> None:
+        await self._intake.record_dead_letter(job, letter, pubsub=pubsub)
+
+    async def fire_tick(self, job: Job, fired_at: datetime) -> Submission:
+        return self._woken(await self._intake.fire_tick(job, fired_at))
+
+    async def fire_schedule(
+        self, job: Job, schedule: str, payload: Any, *, occurrence: datetime
+    ) -> Submission:
+        submission = await self._intake.fire_schedule(job, schedule, payload, occurrence=occurrence)
+        return self._woken(submission)
+
+    async def trigger(self, job: Job, payload: Any) -> JobRun:
+        submission = self._woken(await self._intake.trigger(job, payload))
+        assert submission.run is not None, "a manual trigger always makes a run"
+        return submission.run
+
+    async def run_here(self, run_id: str) -> str:
+        """Runs a keyed run on this instance, within its key actor's turn; its status then."""
+        return await self._sequences.run_here(run_id)
+
+    # -- operator actions --------------------------------------------------------------------
+
+    async def cancel(self, run_id: str) -> JobRun:
+        return await self._actions.cancel(run_id)
+
+    async def retry(self, run_id: str) -> JobRun:
+        run = await self._actions.retry(run_id)
+        self._poller.wake()
+        return run
+
+    async def requeue(self, run_id: str) -> JobRun:
+        run = await self._actions.requeue(run_id)
+        self._poller.wake()
+        return run
+
+    def _woken(self, submission: Submission) -> Submission:
+        self._poller.wake()  # a run queued now is claimed now, not at the next interval
+        return submission

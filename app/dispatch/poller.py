@@ -7,18 +7,18 @@ import contextlib
 from loguru import logger
 
 from app.core.clock import utc_now
-from app.dispatch.dispatcher import Dispatcher
 from app.dispatch.engine import EngineParts
+from app.dispatch.executor import RunExecutor
+from app.dispatch.sequencing import KeySequences
 
 
 class RunPoller:
     def __init__(
-        self,
-        *,
-        dispatcher: Dispatcher,
-        parts: EngineParts,
+        self, *, parts: EngineParts, executor: RunExecutor, sequences: KeySequences
     ) -> None:
-        self._dispatcher = dispatcher
+        self._executor = executor
+        self._sequences = sequences
+        self._instance = parts.instance
         self._runs = parts.runs
         self._engine = parts.settings
         self._jobs = [job.name for job in parts.registry]
@@ -44,12 +44,12 @@ class RunPoller:
             self._wake.clear()
 
     async def _claim_while_room(self) -> None:
-        await self._dispatcher.sequences.resume(limit=self._engine.max_in_flight)
-        executor = self._dispatcher.executor
+        await self._sequences.resume(limit=self._engine.max_in_flight)
+        executor = self._executor
         while executor.has_capacity and not self._stop.is_set():
             now = utc_now()
             run = await self._runs.claim_due(
-                instance=self._dispatcher.instance,
+                instance=self._instance,
                 now=now,
                 lease_until=self._engine.lease_until(now),
                 jobs=self._jobs,

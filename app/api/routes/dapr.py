@@ -10,12 +10,12 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 from loguru import logger
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
+from app.api.delivery import answer_delivery
 from app.api.deps import State
 from app.api.state import AppState
 from app.core.clock import utc_now
-from app.dapr.cloudevents import CloudEvent
 from app.dapr.dead_letters import DEAD_LETTER_TOPIC, DeadLetter
 from app.dapr.outcomes import DeliveryOutcome
 from app.dispatch.errors import PayloadInvalid
@@ -76,7 +76,7 @@ async def receive_dead_letter(pubsub: str, request: Request, state: State) -> De
         else None
     )
     try:
-        await state.dispatcher.intake.record_dead_letter(job, letter, pubsub=pubsub)
+        await state.dispatcher.record_dead_letter(job, letter, pubsub=pubsub)
     except Exception:
         logger.bind(pubsub=pubsub, event_id=letter.id).exception(
             "could not record a dead letter; asking Dapr to redeliver"
@@ -87,28 +87,15 @@ async def receive_dead_letter(pubsub: str, request: Request, state: State) -> De
 
 @router.post("/events/{pubsub}/{topic}")
 async def deliver_event(pubsub: str, topic: str, request: Request, state: State) -> Delivery:
-    """One CloudEvent from the sidecar; answers SUCCESS, RETRY or DROP."""
-    log = logger.bind(pubsub=pubsub, topic=topic)
-    job = state.registry.by_topic(pubsub, topic, default_pubsub=state.settings.dapr.pubsub_name)
-    if job is None:
-        log.error("no handler for this topic: register one with @registry.event_handler(...)")
-        return Delivery(status=DeliveryOutcome.DROP)
-    content_type = request.headers.get("content-type", "")
-    if not _is_json(content_type):
-        log.bind(content_type=content_type).warning("not a JSON CloudEvent: dropped")
-        return Delivery(status=DeliveryOutcome.DROP)
-    try:
-        event = CloudEvent.model_validate(await request.json())
-    except (ValidationError, ValueError, RecursionError) as exc:
-        log.bind(error=str(exc)[:500]).warning("not a CloudEvent: dropped")
-        return Delivery(status=DeliveryOutcome.DROP)
-    try:
-        outcome = await state.dispatcher.intake.deliver_event(job, event)
-    except Exception:
-        log.bind(job=job.name, event_id=event.id).exception(
-            "could not record the run; asking Dapr to redeliver"
-        )
-        outcome = DeliveryOutcome.RETRY
+    """One CloudEvent from the sidecar; answers SUCCESS, RETRY or DROP. (Served by
+    `app.api.delivery.DeliveryLane` ahead of FastAPI, with the same answers.)"""
+    outcome = await answer_delivery(
+        state,
+        pubsub=pubsub,
+        topic=topic,
+        content_type=request.headers.get("content-type", ""),
+        body=await request.body(),
+    )
     return Delivery(status=outcome)
 
 
@@ -130,12 +117,9 @@ async def fire_scheduled_job(name: str, request: Request, state: State) -> Recor
     payload = data.get("payload") if isinstance(data, dict) else None
     occurrence = stored.occurrence_of(utc_now()) if stored else utc_now().replace(microsecond=0)
     try:
-        submission = await state.dispatcher.intake.fire_schedule(
-            job, name, payload, occurrence=occurrence
-        )
+        submission = await state.dispatcher.fire_schedule(job, name, payload, occurrence=occurrence)
     except PayloadInvalid as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
-    state.poller.wake()
     return _recorded(submission)
 
 
@@ -158,9 +142,8 @@ def _tick_route(job: str) -> Callable[[AppState], Awaitable[Recorded]]:
     async def fire(state: State) -> Recorded:
         if await state.pauses.skip_firing(job):
             return Recorded(run_id=None, created=False, paused=True)
-        intake = state.dispatcher.intake
-        submission = await intake.fire_tick(intake.job(job), utc_now())
-        state.poller.wake()
+        dispatcher = state.dispatcher
+        submission = await dispatcher.fire_tick(dispatcher.job(job), utc_now())
         return _recorded(submission)
 
     return fire
@@ -171,14 +154,6 @@ def _recorded(submission: Submission) -> Recorded:
         run_id=submission.run.id if submission.run else None,
         created=submission.created,
         claimed_by=submission.claimed_by,
-    )
-
-
-def _is_json(content_type: str) -> bool:
-    """`application/json`, `application/cloudevents+json` and the like (daprd sends the latter)."""
-    media_type = content_type.split(";", maxsplit=1)[0].strip().lower()
-    return media_type == "application/json" or (
-        media_type.startswith("application/") and media_type.endswith("+json")
     )
 
 
