@@ -9,7 +9,6 @@ attempt is conditional on this instance still owning the run.
 """
 
 import asyncio
-import contextlib
 import time
 import traceback
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from app.dispatch.batches import BatchCalls
 from app.dispatch.context_factory import ContextFactory
 from app.dispatch.engine import EngineParts
 from app.dispatch.flight import Flight, StopReason, Storage
+from app.dispatch.late_task import LateTask
 from app.dispatch.lease import RunLeaseKeeper
 from app.dispatch.metrics import RunMetrics
 from app.dispatch.stats import FinishedAttempt
@@ -137,7 +137,8 @@ class RunExecutor:
         flight = Flight(run=run, timeout_seconds=job.timeout_seconds, storage=storage)
         self._flights[run.id] = flight
         lease = RunLeaseKeeper(run=run, parts=self._parts, flight=flight)
-        keeper = asyncio.create_task(lease.keep(), name=f"lease-{run.id}")
+        # The keeper's task is made only for a run that lasts: most end before its first renewal.
+        keeper = LateTask(lease.first_renewal_after, lease.keep, name=f"lease-{run.id}")
         try:
             holder = await lease.acquire()
             if holder is not None:
@@ -153,9 +154,7 @@ class RunExecutor:
                 if slot is not None:
                     slot.release()
         finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+            await keeper.cancel()
             self._flights.pop(run.id, None)
             await lease.release()
         return storage.recorded
@@ -412,10 +411,12 @@ def _stopped_outcome(run: JobRun, reason: StopReason) -> Outcome | None:
 
 async def _take_slot(slot: asyncio.Semaphore, flight: Flight) -> bool:
     """Waits for the job's concurrency slot; False (and no slot held) if the flight stopped."""
+    if not slot.locked():  # free: taken without waiting
+        await slot.acquire()
+        return True
     acquire = asyncio.ensure_future(slot.acquire())
-    stopped = asyncio.ensure_future(flight.stopped.wait())
-    await asyncio.wait({acquire, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    stopped.cancel()
+    either: set[asyncio.Future[Any]] = {acquire, flight.stopped}
+    await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
     if flight.reason is None and acquire.done():
         return True
     if acquire.done() and not acquire.cancelled():
@@ -427,17 +428,13 @@ async def _take_slot(slot: asyncio.Semaphore, flight: Flight) -> bool:
 
 async def _wait_for_handler(handler: "asyncio.Task[Any]", flight: Flight) -> bool:
     """Waits until the handler ends or the flight is stopped; True when it timed out."""
-    stopped = asyncio.ensure_future(flight.stopped.wait())
-    try:
-        while not handler.done() and flight.reason is None:
-            remaining = flight.remaining()
-            if remaining is not None and remaining <= 0:
-                return True
-            await asyncio.wait(
-                {handler, stopped}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
-            )
-    finally:
-        stopped.cancel()
+    while not handler.done() and flight.reason is None:
+        remaining = flight.remaining()
+        if remaining is not None and remaining <= 0:
+            return True
+        await asyncio.wait(
+            {handler, flight.stopped}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+        )
     return False
 
 

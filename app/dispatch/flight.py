@@ -46,14 +46,17 @@ class Flight:
     timeout_seconds: float | None
     storage: Storage = field(default_factory=Storage)
     reason: StopReason | None = None
-    stopped: asyncio.Event = field(default_factory=asyncio.Event)
+    stopped: "asyncio.Future[StopReason]" = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    """Done once `stop` was called: a future, so that waiting on it takes no task of its own."""
     _deadline: float | None = None
 
     def stop(self, reason: StopReason) -> None:
         """The first reason wins: a run cancelled by an operator stays cancelled on shutdown."""
         if self.reason is None:
             self.reason = reason
-            self.stopped.set()
+            self.stopped.set_result(reason)
 
     def start_clock(self) -> None:
         """The attempt's handler starts now: its timeout counts from here."""

@@ -61,22 +61,27 @@ class RunLeaseKeeper:
         self.flight.progressed()
         return cancel
 
+    @property
+    def first_renewal_after(self) -> float:
+        return self.parts.settings.lease_seconds / 3
+
     async def keep(self) -> None:
-        """Renews the lease every third of its length, from the claim (the wait for a slot
-        included) until cancelled. Stops the flight when the lease is lost, or when an operator
-        asked to cancel a run that is not a data processor (those stop at a chunk boundary)."""
+        """Renews the lease every third of its length, from a third of it after the claim (the
+        wait for a slot included) until cancelled. Stops the flight when the lease is lost, or
+        when an operator asked to cancel a run that is not a data processor (those stop at a
+        chunk boundary)."""
         while True:
-            await asyncio.sleep(self.parts.settings.lease_seconds / 3)
             try:
                 cancel = await self._renew(None, None, save_checkpoint=False)
             except Exception as exc:  # the database is away: keep trying while the lease lasts
                 logger.bind(run_id=self.run.id, error=repr(exc)).warning("lease renewal failed")
-                continue
-            if cancel is None:
-                self.flight.stop(StopReason.LEASE_LOST)
-                return
-            if cancel and self.run.kind != "data":
-                self.flight.stop(StopReason.CANCELLED)
+            else:
+                if cancel is None:
+                    self.flight.stop(StopReason.LEASE_LOST)
+                    return
+                if cancel and self.run.kind != "data":
+                    self.flight.stop(StopReason.CANCELLED)
+            await asyncio.sleep(self.first_renewal_after)
 
     async def _renew(
         self, progress: Progress | None, checkpoint: Any, *, save_checkpoint: bool
