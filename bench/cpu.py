@@ -11,7 +11,10 @@ STATE_DIR = Path(os.environ.get("STATE_DIR", Path(__file__).resolve().parents[1]
 
 
 def database_pid() -> int:
-    return int((STATE_DIR / "pids" / "secantusdb.pid").read_text())
+    """The stack's database server, or the one BENCH_DATABASE_PID names (a record pass on a
+    server of the benchmark's own)."""
+    named = os.environ.get("BENCH_DATABASE_PID")
+    return int(named) if named else int((STATE_DIR / "pids" / "secantusdb.pid").read_text())
 
 
 def tree_cpu_seconds(pids: Iterable[int]) -> float:

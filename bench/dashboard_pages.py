@@ -17,7 +17,6 @@ import os
 import random
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -29,6 +28,7 @@ from bson import ObjectId
 from pymongo import AsyncMongoClient
 
 from app.repositories.runs import INDEXES
+from bench.database_server import PYTHON_SERVER, database_server
 from tests.support import eventually_sync
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -173,15 +173,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=100_000)
     parser.add_argument("--samples", type=int, default=20)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as storage:
-        database = subprocess.Popen(
-            [str(ROOT / ".venv/bin/secantusd-py"), "--host", "127.0.0.1", "--port", str(DB_PORT),
-             "--storage-path", storage, "--log-level", "WARNING"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+    with database_server(PYTHON_SERVER, DB_PORT):
         app: subprocess.Popen[bytes] | None = None
         try:
-            eventually_sync(_answers_on(DB_PORT), within=60, what="the database server")
             seeded_s = asyncio.run(seed(args.runs))
             sys.stderr.write(f"[bench] seeded {args.runs} runs in {seeded_s:.1f} s\n")
             env = {
@@ -201,10 +195,9 @@ def main() -> None:
             eventually_sync(_healthy, within=60, what="the app")
             figures = measure(args.samples)
         finally:
-            for process in (app, database):
-                if process is not None:
-                    process.terminate()
-                    process.wait(timeout=30)
+            if app is not None:
+                app.terminate()
+                app.wait(timeout=30)
     lines = [f"{'page':<58} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}"]
     for page, f in figures.items():
         lines.append(f"{page:<58} {f['p50_ms']:>8.1f} {f['p95_ms']:>8.1f} {f['max_ms']:>8.1f}")
@@ -218,21 +211,6 @@ def main() -> None:
         )
     )
     sys.stdout.write(f"written: {out.relative_to(ROOT)} (a freshly started database server)\n")
-
-
-def _answers_on(port: int) -> Any:
-    def probe() -> bool:
-        import pymongo  # noqa: PLC0415
-
-        try:
-            pymongo.MongoClient(
-                f"mongodb://127.0.0.1:{port}/?retryWrites=false", serverSelectionTimeoutMS=500
-            ).admin.command("ping")
-        except pymongo.errors.PyMongoError:
-            return False
-        return True
-
-    return probe
 
 
 def _healthy() -> bool:

@@ -15,6 +15,8 @@ server) over the measured window. The figures are written to bench/results/<date
 import argparse
 import asyncio
 import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +35,7 @@ from bench.completion import all_stored
 from bench.cpu import CpuMeter, database_pid, resident_mb
 from bench.cron_latency import tick_to_start_ms
 from bench.database import requests_served
+from bench.database_server import PYTHON_SERVER, database_server
 from bench.latency import publish_to_applied_ms
 from bench.peers.run import measure_peer
 from bench.profile import Profile, sample
@@ -145,7 +148,18 @@ async def main(argv: list[str]) -> None:
         help="sample the worker app and the database server with py-spy for SECONDS while one "
         "instance runs (use enough --events to last that long)",
     )
+    parser.add_argument(
+        "--python-server-events",
+        type=int,
+        default=2000,
+        help="after the main run, ours (1 instance) and the peers once more on secantusd-py, for "
+        "the record, with this many items (0: skip)",
+    )
+    parser.add_argument("--record-pass", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.record_pass:
+        await _record_pass(args.events, args.record_pass)
+        return
     uptime = time.time() - psutil.Process(database_pid()).create_time()
     with tempfile.TemporaryDirectory() as tmp:
         one, profiles = await measure(1, args.events, Path(tmp), profile_seconds=args.profile)
@@ -159,13 +173,7 @@ async def main(argv: list[str]) -> None:
         "when the run began)",
         f"{'':48} {'items/s':>8} {'x best peer':>11} {'db trips':>8}  CPU ms per item",
     ]
-    for result in [*ours, *peers]:
-        cpu = ", ".join(f"{k} {v:.2f}" for k, v in result.cpu_ms_per_event.items())
-        ratio = result.events_per_second / best.events_per_second
-        trips = result.database_requests_per_event
-        lines.append(
-            f"{result.name:48} {result.events_per_second:8.1f} {ratio:11.2f} {trips:8.2f}  {cpu}"
-        )
+    lines += [_row(result, best.events_per_second) for result in [*ours, *peers]]
     lines.append(
         f"publish-to-applied at {OFFERED_RATE:g} events/s offered (open loop, 1 instance): "
         f"p50 {one.latency_ms['p50']} ms, p99 {one.latency_ms['p99']} ms; "
@@ -173,6 +181,12 @@ async def main(argv: list[str]) -> None:
     )
     for result in (one, three):
         lines.append(f"cron tick to run start under that load, {result.name}: {_cron_line(result)}")
+    record_events = args.python_server_events
+    python_server = _on_python_server(record_events) if record_events else []
+    if python_server:
+        lines.append(f"for the record, on secantusd-py (a fresh store, {record_events} items):")
+        best_there = max(r.events_per_second for r in python_server[1:])
+        lines += [_row(result, best_there) for result in python_server]
     sys.stdout.write("\n".join(lines) + "\n")
     RESULTS.mkdir(exist_ok=True)
     if profiles:
@@ -183,11 +197,47 @@ async def main(argv: list[str]) -> None:
         "events": args.events,
         "database_uptime_seconds": round(uptime),
         "results": [asdict(r) for r in [*ours, *peers]],
+        "on_secantusd_py": [asdict(r) for r in python_server],
     }
     (RESULTS / f"{date.today().isoformat()}.json").write_text(json.dumps(report, indent=2))
     chart = RESULTS / f"{date.today().isoformat()}.png"
     draw([*ours, *peers], f"{args.events} work items, one insert each ({date.today()})", chart)
     sys.stdout.write(f"written: {chart}\n")
+
+
+PYTHON_SERVER_PORT = 27018
+
+
+def _on_python_server(events: int) -> list[Result]:
+    """Ours with one instance, then the peers, against secantusd-py on a fresh store: a pass of
+    its own, in a process of its own (the database's address is read at import)."""
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        database_server(PYTHON_SERVER, PYTHON_SERVER_PORT) as pid,
+    ):
+        out = Path(tmp) / "record.json"
+        env = {
+            **os.environ,
+            "MONGODB_URI": f"mongodb://127.0.0.1:{PYTHON_SERVER_PORT}/?retryWrites=false",
+            "BENCH_DATABASE_PID": str(pid),
+        }
+        command = [sys.executable, "-m", "bench.queue_throughput", "--events", str(events)]
+        subprocess.run([*command, "--record-pass", str(out)], env=env, check=True)
+        return [Result(**r) for r in json.loads(out.read_text())]
+
+
+async def _record_pass(events: int, out: Path) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        one, _ = await measure(1, events, Path(tmp))
+    peers = [await measure_peer(name, events) for name in ("dramatiq", "taskiq")]
+    await asyncio.to_thread(out.write_text, json.dumps([asdict(r) for r in [one, *peers]]))
+
+
+def _row(result: Result, best_per_second: float) -> str:
+    cpu = ", ".join(f"{k} {v:.2f}" for k, v in result.cpu_ms_per_event.items())
+    ratio = result.events_per_second / best_per_second
+    trips = result.database_requests_per_event
+    return f"{result.name:48} {result.events_per_second:8.1f} {ratio:11.2f} {trips:8.2f}  {cpu}"
 
 
 async def _nothing() -> list[Profile]:

@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 
 import pymongo
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
 
 from app.db.mongo import Document
 
@@ -83,15 +83,23 @@ def _fresh(exc: BaseException) -> BaseException:
 
 
 class GroupedInserts:
-    """`insert(document)`: True once stored, False when a unique index already holds its key
-    (sent as `insert_many(ordered=False)`: one duplicate does not stop the others)."""
+    """Inserts sent as `insert_many(ordered=False)`: one duplicate does not stop the others,
+    and each caller gets the error `insert_one` would have raised for its document."""
 
     def __init__(self, collection: AsyncCollection[Document], *, timeout_seconds: float) -> None:
         self._collection = collection
         self._grouped = Grouped[Document, bool](self._insert_many, timeout_seconds=timeout_seconds)
 
     async def insert(self, document: Document) -> bool:
-        return await self._grouped.submit(document)
+        """True once stored, False when a unique index already holds its key."""
+        try:
+            return await self._grouped.submit(document)
+        except DuplicateKeyError:
+            return False
+
+    async def insert_or_raise(self, document: Document) -> None:
+        """As `insert_one`: `DuplicateKeyError` or `WriteError` for this document alone."""
+        await self._grouped.submit(document)
 
     async def _insert_many(self, documents: Sequence[Document]) -> list[bool | BaseException]:
         try:
@@ -99,11 +107,9 @@ class GroupedInserts:
         except BulkWriteError as exc:
             answers: list[bool | BaseException] = [True] * len(documents)
             for error in exc.details.get("writeErrors", []):
-                index = int(error["index"])
-                if error.get("code") == _DUPLICATE_KEY:
-                    answers[index] = False
-                else:
-                    answers[index] = BulkWriteError({"writeErrors": [error]})
+                code, message = error.get("code"), error.get("errmsg", "write error")
+                failure = DuplicateKeyError if code == _DUPLICATE_KEY else WriteError
+                answers[int(error["index"])] = failure(message, code, error)
             return answers
         return [True] * len(documents)
 

@@ -6,9 +6,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from app.core.config import Settings
+from app.db.coalescing import CoalescingDatabase
 from app.db.mongo import Database
 from app.integrations.http import ResilientHttp
 from app.models.runs import JobRun
+from app.repositories.runs import GROUP_TIMEOUT_SECONDS
 from app.repositories.sync_positions import SyncPositionRepository
 from app.workers.context import JobContext, RunControl
 from app.workers.registry import Job
@@ -24,7 +26,8 @@ class ContextFactory:
         instance: str,
         sections: Mapping[type[BaseModel], BaseModel],
     ) -> None:
-        self._db = db
+        # Handlers' concurrent insert_one calls go to the server together (app/db/coalescing.py).
+        self._db = CoalescingDatabase(db, timeout_seconds=GROUP_TIMEOUT_SECONDS)
         self._sections = sections
         self._settings = settings
         self._http = http
