@@ -40,7 +40,13 @@ from bench.latency import publish_to_applied_ms
 from bench.peers.run import measure_peer
 from bench.profile import Profile, sample
 from bench.result import Result
-from tests.e2e.deployment import Ports, _pids_listening, empty_streams, prepare_worker
+from tests.e2e.deployment import (
+    TEST_TOPICS,
+    Ports,
+    _pids_listening,
+    empty_streams,
+    prepare_worker,
+)
 from tests.support import MONGODB_URI, unique_database
 
 PORTS = Ports(app=18500, http=13900, grpc=15501, metrics=19600)
@@ -70,9 +76,10 @@ async def measure(
         },
     )
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(MONGODB_URI, tz_aware=True)
-    # Both of the benchmark's topics: the app subscribes to both, and a new consumer group would
-    # take what an earlier configuration published to the other one.
-    empty_streams([bench_workers.TOPIC, bench_workers.BATCH_TOPIC])
+    # Every topic the app subscribes to: a new consumer group reads a stream from its start, and
+    # would take what an earlier configuration, or the e2e suite (thousands of work items after
+    # its fault suite), left there.
+    empty_streams([*TEST_TOPICS, bench_workers.TOPIC, bench_workers.BATCH_TOPIC])
     await asyncio.to_thread(deployment.start)
     try:
         ports = range(instances)

@@ -59,6 +59,12 @@ class _LevelFilter:
             reverse=True,
         )
 
+    @property
+    def lowest(self) -> int:
+        """The sinks' level: below it loguru drops a call before it builds a record (a level of
+        0 would build one, frame lookup included, for every `debug` call on the hot path)."""
+        return min([self._default, *(minimum for _, minimum in self._overrides)])
+
     def __call__(self, record: "Record") -> bool:
         name = record["name"] or ""
         for prefix, minimum in self._overrides:
@@ -114,13 +120,13 @@ def configure_logging(section: SerilogSection, *, secrets: Iterable[str] = ()) -
         sys.stderr.write(redact(str(message)))
 
     if section.format == "json":
-        logger.add(json_sink, level=0, filter=level_filter)
+        logger.add(json_sink, level=level_filter.lowest, filter=level_filter)
     else:
         # diagnose=False: loguru would print the values of every variable in a traceback,
         # secrets included.
         logger.add(
             text_sink,
-            level=0,
+            level=level_filter.lowest,
             filter=level_filter,
             format=_TEXT_FORMAT,
             colorize=sys.stderr.isatty(),

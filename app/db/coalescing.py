@@ -33,16 +33,18 @@ class CoalescingDatabase(AsyncDatabase[Document]):
             read_concern=database.read_concern,
         )
         self._coalesced_timeout = timeout_seconds
-        self._coalesced_inserts: dict[str, GroupedInserts] = {}
+        # A collection object holds only its name and options: one per name serves every call.
+        self._coalesced_collections: dict[str, CoalescingCollection] = {}
 
     def __getitem__(self, name: str) -> AsyncCollection[Document]:
-        inserts = self._coalesced_inserts.get(name)
-        if inserts is None:
-            plain = AsyncCollection(self, name)
-            inserts = self._coalesced_inserts[name] = GroupedInserts(
-                plain, timeout_seconds=self._coalesced_timeout
+        collection = self._coalesced_collections.get(name)
+        if collection is None:
+            inserts = GroupedInserts(
+                AsyncCollection(self, name), timeout_seconds=self._coalesced_timeout
             )
-        return CoalescingCollection(self, name, inserts=inserts)
+            collection = CoalescingCollection(self, name, inserts=inserts)
+            self._coalesced_collections[name] = collection
+        return collection
 
     def get_collection(  # type: ignore[override]
         self, name: str, **options: Any

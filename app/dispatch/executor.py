@@ -293,6 +293,13 @@ class RunExecutor:
     async def _write_outcome(
         self, flight: Flight, outcome: Outcome, started_at: datetime, duration_ms: float
     ) -> bool:
+        try:  # the first try without the retry machinery: it is what almost every write needs
+            async with flight.storage.lock:
+                return await self._write_once(flight, outcome, started_at, duration_ms)
+        except Exception as exc:
+            logger.bind(run_id=flight.run.id, error=repr(exc)).warning(
+                "outcome write failed; retrying"
+            )
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(Exception),
             wait=wait_exponential(multiplier=0.1, max=2),
