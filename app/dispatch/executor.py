@@ -10,9 +10,7 @@ attempt is conditional on this instance still owning the run.
 
 import asyncio
 import time
-import traceback
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from loguru import logger
@@ -30,26 +28,15 @@ from app.dispatch.engine import EngineParts
 from app.dispatch.flight import Flight, StopReason, Storage
 from app.dispatch.late_task import LateTask
 from app.dispatch.lease import RunLeaseKeeper
+from app.dispatch.lifecycle import Outcome, attempt_outcome, stopped_outcome
 from app.dispatch.metrics import RunMetrics
 from app.dispatch.stats import FinishedAttempt
-from app.dispatch.storable import ResultNotStorable, result_to_store
 from app.models.runs import Attempt, JobRun, RunError, RunStatus
 from app.workers.context import JobContext
-from app.workers.errors import GiveUp, LeaseLost, RetryLater, RunCancelled
 from app.workers.registry import Job
 
 # How long a shutdown waits for handlers it cancelled to unwind.
 _UNWIND_SECONDS = 5.0
-
-
-@dataclass
-class Outcome:
-    """How an attempt ended, as the run document records it."""
-
-    status: RunStatus
-    result: dict[str, Any] | None = None
-    error: RunError | None = None
-    next_attempt_at: datetime | None = None
 
 
 class RunExecutor:
@@ -188,7 +175,7 @@ class RunExecutor:
                 await asyncio.wait({handler}, timeout=_UNWIND_SECONDS)
             if handler.done() and not handler.cancelled() and handler.exception() is not None:
                 span.record_exception(handler.exception())  # type: ignore[arg-type]
-            outcome = self._outcome_of(job, run, handler, flight, timed_out=timed_out)
+            outcome = attempt_outcome(job, run, handler, flight, timed_out=timed_out)
             if outcome is None:
                 return
             if outcome.error is not None and outcome.status is not RunStatus.CANCELLED:
@@ -205,62 +192,6 @@ class RunExecutor:
         if job.batch_size is not None:
             return await self._batches.handle(job, payload, context)
         return await job.handler(payload, context)
-
-    def _outcome_of(
-        self,
-        job: Job,
-        run: JobRun,
-        handler: "asyncio.Task[Any]",
-        flight: Flight,
-        *,
-        timed_out: bool,
-    ) -> Outcome | None:
-        """None: nothing is to be written (the run is another instance's now)."""
-        if flight.reason is not None:
-            return _stopped_outcome(run, flight.reason)
-        if timed_out:
-            message = (
-                f"no chunk finished within {job.timeout_seconds:g} s"
-                if job.kind == "data"
-                else f"the attempt ran longer than its timeout of {job.timeout_seconds:g} s"
-            )
-            return self._failure(job, run, RunError(type="TimedOut", message=message))
-        return self._handler_outcome(job, run, handler)
-
-    def _handler_outcome(
-        self, job: Job, run: JobRun, handler: "asyncio.Task[Any]"
-    ) -> Outcome | None:
-        if not handler.done() or handler.cancelled():
-            error = RunError(type="Cancelled", message="the handler was cancelled from within")
-            return self._failure(job, run, error)
-        exc = handler.exception()
-        if isinstance(exc, RunCancelled):
-            return Outcome(RunStatus.CANCELLED, error=_error(exc, tb=False))
-        if isinstance(exc, LeaseLost):
-            return _stopped_outcome(run, StopReason.LEASE_LOST)
-        if exc is not None:
-            return self._failure(job, run, _error(exc), exc)
-        try:
-            return Outcome(RunStatus.SUCCEEDED, result=result_to_store(handler.result()))
-        except ResultNotStorable as unstorable:
-            return self._failure(job, run, _error(unstorable, tb=False))
-
-    def _failure(
-        self, job: Job, run: JobRun, error: RunError, exc: BaseException | None = None
-    ) -> Outcome:
-        log = logger.bind(job=run.job, run_id=run.id, attempt=run.attempt, error=error.message)
-        if isinstance(exc, GiveUp) or job.retry.gives_up_after(run.attempt):
-            log.error("run failed for good: now in the dead set")
-            return Outcome(RunStatus.DEAD, error=error)
-        delay = (
-            exc.defer_seconds
-            if isinstance(exc, RetryLater) and exc.defer_seconds is not None
-            else job.retry.delay_after(run.attempt)
-        )
-        log.bind(retry_in_s=round(delay, 2)).warning("attempt failed; will retry")
-        return Outcome(
-            RunStatus.FAILED, error=error, next_attempt_at=utc_now() + timedelta(seconds=delay)
-        )
 
     async def _record(
         self, flight: Flight, outcome: Outcome, started_at: datetime, clock: float, log: Any
@@ -399,21 +330,9 @@ class RunExecutor:
     async def _stopped_before_start(self, flight: Flight, log: Any) -> None:
         """Stopped while it waited for its slot: its handler never ran."""
         assert flight.reason is not None
-        outcome = _stopped_outcome(flight.run, flight.reason)
+        outcome = stopped_outcome(flight.run, flight.reason)
         if outcome is not None:
             await self._record(flight, outcome, utc_now(), 0.0, log)
-
-
-def _stopped_outcome(run: JobRun, reason: StopReason) -> Outcome | None:
-    if reason is StopReason.CANCELLED:
-        cancelled = RunError(type="Cancelled", message="cancelled by an operator")
-        return Outcome(RunStatus.CANCELLED, error=cancelled)
-    if reason is StopReason.DRAINING:
-        return Outcome(RunStatus.PENDING)
-    logger.bind(job=run.job, run_id=run.id).warning(
-        "lease lost: another instance has taken this run over; nothing written here"
-    )
-    return None
 
 
 async def _take_slot(slot: asyncio.Semaphore, flight: Flight) -> bool:
@@ -450,11 +369,3 @@ def _parent_context(run: JobRun) -> Context | None:
     if trace.get_current_span().get_span_context().is_valid or not run.traceparent:
         return None
     return TraceContextTextMapPropagator().extract({"traceparent": run.traceparent})
-
-
-def _error(exc: BaseException, *, tb: bool = True) -> RunError:
-    return RunError(
-        type=type(exc).__name__,
-        message=str(exc) or type(exc).__name__,
-        traceback="".join(traceback.format_exception(exc)) if tb else None,
-    )

@@ -6,9 +6,9 @@ import contextlib
 
 from loguru import logger
 
-from app.core.clock import utc_now
 from app.dispatch.engine import EngineParts
 from app.dispatch.executor import RunExecutor
+from app.dispatch.lifecycle import claim_next
 from app.dispatch.sequencing import KeySequences
 
 
@@ -16,12 +16,10 @@ class RunPoller:
     def __init__(
         self, *, parts: EngineParts, executor: RunExecutor, sequences: KeySequences
     ) -> None:
+        self._parts = parts
         self._executor = executor
         self._sequences = sequences
-        self._instance = parts.instance
-        self._runs = parts.runs
         self._engine = parts.settings
-        self._jobs = [job.name for job in parts.registry]
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
 
@@ -47,13 +45,7 @@ class RunPoller:
         await self._sequences.resume(limit=self._engine.max_in_flight)
         executor = self._executor
         while executor.has_capacity and not self._stop.is_set():
-            now = utc_now()
-            run = await self._runs.claim_due(
-                instance=self._instance,
-                now=now,
-                lease_until=self._engine.lease_until(now),
-                jobs=self._jobs,
-            )
+            run = await claim_next(self._parts)
             if run is None:
                 return
             logger.bind(job=run.job, run_id=run.id, attempt=run.attempt).debug("claimed run")

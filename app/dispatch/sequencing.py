@@ -13,6 +13,7 @@ from app.actors.client import ActorUnavailable
 from app.core.clock import utc_now
 from app.dispatch.engine import EngineParts
 from app.dispatch.executor import RunExecutor
+from app.dispatch.lifecycle import claim_next
 from app.models.runs import JobRun, Refusal
 
 # How long an event's delivery may wait for its key's earlier runs (the actor's queue).
@@ -65,14 +66,7 @@ class KeySequences:
     async def run_here(self, run_id: str) -> str:
         """Claims one due run for this instance and executes it to the end of the attempt;
         returns its status then. The KeySequencer actor calls this within its turn."""
-        now = utc_now()
-        run = await self._parts.runs.claim_due(
-            instance=self._parts.instance,
-            now=now,
-            lease_until=self._parts.settings.lease_until(now),
-            jobs=[w.name for w in self._parts.registry],
-            run_id=run_id,
-        )
+        run = await claim_next(self._parts, run_id=run_id)
         if run is not None:
             await asyncio.shield(self._executor.start(run))
         current = await self._parts.runs.get(run_id)

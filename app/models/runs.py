@@ -92,6 +92,8 @@ class JobRun(BaseModel):
     max_attempts: int = 1
     created_at: datetime
     started_at: datetime | None = None
+    attempt_started_at: datetime | None = None
+    """When the attempt in progress began (set while the run is claimed)."""
     finished_at: datetime | None = None
     duration_ms: float | None = None
     instance: str | None = None

@@ -8,6 +8,7 @@ conditional on the lease owner, so a stale instance cannot overwrite a run anoth
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -100,8 +101,9 @@ class RunRepository:
         lease_until: datetime,
         jobs: Sequence[str],
         run_id: str | None = None,
-    ) -> JobRun | None:
-        """Takes one run that is waiting for an attempt, or whose owner's lease ran out.
+    ) -> "Claimed | None":
+        """Takes one run that is waiting for an attempt, or whose owner's lease ran out (an
+        orphan: `Claimed.orphaned` has it as its dead owner left it).
 
         Without `run_id`, runs that belong to a key sequence are left out: their key's actor
         takes them (`claim_due(run_id=...)` on the instance that hosts it)."""
@@ -127,81 +129,61 @@ class RunRepository:
                 {"$inc": {"attempt": 1}},
             ),
         ]
+        claimed_fields = {
+            "status": RunStatus.RUNNING.value,
+            "instance": instance,
+            "lease_until": lease_until,
+            "attempt_started_at": now,
+            "next_attempt_at": None,
+        }
         for query, extra in claims:
             orphaned = query["status"] == RunStatus.RUNNING.value
-            while True:
-                document = await self._runs.find_one_and_update(
-                    {**query, **scope},
-                    {
-                        "$set": {
-                            "status": RunStatus.RUNNING.value,
-                            "instance": instance,
-                            "lease_until": lease_until,
-                            "attempt_started_at": now,
-                            "next_attempt_at": None,
-                        },
-                        **extra,
-                    },
-                    sort=[("next_attempt_at", ASCENDING), ("_id", ASCENDING)],
-                    # For an orphaned run, the document as its dead owner left it.
-                    return_document=ReturnDocument.BEFORE if orphaned else ReturnDocument.AFTER,
-                )
-                if document is None:
-                    break
-                if orphaned:
-                    document = await self._record_lost_attempt(document, now=now)
-                    if document["attempt"] > document["max_attempts"]:
-                        await self._bury_orphan(document, instance=instance, now=now)
-                        continue  # its attempts are used up: look for another run
-                if document.get("started_at") is None:
-                    await self._runs.update_one(
-                        {"_id": document["_id"]}, {"$set": {"started_at": now}}
-                    )
-                    document["started_at"] = now
-                return run_of(document)
+            document = await self._runs.find_one_and_update(
+                {**query, **scope},
+                {"$set": claimed_fields, **extra},
+                sort=[("next_attempt_at", ASCENDING), ("_id", ASCENDING)],
+                # For an orphan, the document as its dead owner left it.
+                return_document=ReturnDocument.BEFORE if orphaned else ReturnDocument.AFTER,
+            )
+            if document is None:
+                continue
+            if not orphaned:
+                return Claimed(run_of(document))
+            after = {**document, **claimed_fields, "attempt": document["attempt"] + 1}
+            return Claimed(run_of(after), orphaned=run_of(document))
         return None
 
-    async def _bury_orphan(self, document: Document, *, instance: str, now: datetime) -> None:
-        """An orphan whose last attempt was lost with its instance: dead, not run once more."""
-        lost = document["attempts"][-1]["error"]
-        await self._runs.update_one(
-            _owned(str(document["_id"]), instance),
+    async def add_attempt(self, *, run_id: str, attempt: Attempt) -> JobRun:
+        """Keeps an attempt on the run (one its instance lost with it); the run as it is now."""
+        updated = await self._runs.find_one_and_update(
+            {"_id": _oid(run_id)},
+            {"$push": {"attempts": attempt.model_dump()}},
+            return_document=ReturnDocument.AFTER,
+        )
+        assert updated is not None, "a claimed run is not deleted"
+        return run_of(updated)
+
+    async def mark_started(self, *, run_id: str, now: datetime) -> None:
+        """The run's first attempt began now (a queued run's `started_at`)."""
+        await self._runs.update_one({"_id": _oid(run_id)}, {"$set": {"started_at": now}})
+
+    async def bury(
+        self, *, run_id: str, instance: str, now: datetime, attempt: int, error: RunError
+    ) -> bool:
+        """A run this instance claimed goes dead without an attempt (its attempts are spent)."""
+        outcome = await self._runs.update_one(
+            _owned(run_id, instance),
             {
                 "$set": {
                     "status": RunStatus.DEAD.value,
-                    "attempt": document["max_attempts"],
+                    "attempt": attempt,
                     "finished_at": now,
-                    "error": lost,
+                    "error": error.model_dump(),
                 },
                 "$unset": {"lease_until": "", "attempt_started_at": ""},
             },
         )
-
-    async def _record_lost_attempt(self, before: Document, *, now: datetime) -> Document:
-        """Keeps the attempt of the instance that died visible on the run; returns the run as
-        claimed."""
-        lost = {
-            "attempt": before["attempt"],
-            "instance": before.get("instance") or "unknown",
-            "started_at": before.get("attempt_started_at")
-            or before.get("started_at")
-            or before["created_at"],
-            "finished_at": now,
-            "status": RunStatus.FAILED.value,
-            "error": {
-                "type": "LeaseExpired",
-                "message": "its instance stopped renewing the lease (it died, or lost the "
-                "database); the run was taken over",
-                "traceback": None,
-            },
-        }
-        updated = await self._runs.find_one_and_update(
-            {"_id": before["_id"]},
-            {"$push": {"attempts": lost}},
-            return_document=ReturnDocument.AFTER,
-        )
-        assert updated is not None, "a claimed run is not deleted"
-        return updated
+        return outcome.modified_count == 1
 
     async def due_in_sequence(
         self, *, now: datetime, jobs: Sequence[str], limit: int
@@ -402,6 +384,14 @@ def _oid(run_id: str) -> ObjectId:
 
 def _owned(run_id: str, instance: str) -> Document:
     return {"_id": _oid(run_id), "instance": instance, "status": RunStatus.RUNNING.value}
+
+
+@dataclass(frozen=True)
+class Claimed:
+    run: JobRun
+    """The run as this instance claimed it."""
+    orphaned: JobRun | None = None
+    """For a run whose owner's lease ran out: the run as that owner left it."""
 
 
 class UnknownRun(LookupError):
