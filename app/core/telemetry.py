@@ -22,8 +22,8 @@ from app.core.config import Settings
 
 @dataclass(frozen=True)
 class Telemetry:
-    tracer_provider: TracerProvider
-    meter_provider: MeterProvider
+    tracer_provider: trace.TracerProvider
+    meter_provider: metrics.MeterProvider
 
     @property
     def tracer(self) -> trace.Tracer:
@@ -34,8 +34,10 @@ class Telemetry:
         return self.meter_provider.get_meter("aevatar-worker")
 
     def shutdown(self) -> None:
-        self.tracer_provider.shutdown()
-        self.meter_provider.shutdown()
+        if isinstance(self.tracer_provider, TracerProvider):
+            self.tracer_provider.shutdown()
+        if isinstance(self.meter_provider, MeterProvider):
+            self.meter_provider.shutdown()
 
 
 def create_telemetry(
@@ -45,7 +47,13 @@ def create_telemetry(
     span_exporter: SpanExporter | None = None,
     metric_reader: MetricReader | None = None,
 ) -> Telemetry:
-    """`span_exporter` and `metric_reader` replace the OTLP ones (tests pass in-memory ones)."""
+    """`span_exporter` and `metric_reader` replace the OTLP ones (tests pass in-memory ones).
+    With neither, and no OTLP endpoint, the API's no-op providers: a span and two measurements
+    per run that nothing would export are not made (the no-op tracer still hands the parent's
+    context on, so a run's record keeps the trace id daprd sent)."""
+    otlp = bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
+    if span_exporter is None and metric_reader is None and not otlp:
+        return Telemetry(trace.NoOpTracerProvider(), metrics.NoOpMeterProvider())
     resource = Resource.create({"service.name": settings.app.name, "service.instance.id": instance})
     tracer_provider = TracerProvider(resource=resource)
     readers: list[MetricReader] = []
@@ -53,7 +61,7 @@ def create_telemetry(
         tracer_provider.add_span_processor(SimpleSpanProcessor(span_exporter))
     if metric_reader is not None:
         readers.append(metric_reader)
-    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+    if otlp:
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import (  # noqa: PLC0415
             OTLPMetricExporter,
         )
