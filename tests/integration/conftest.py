@@ -5,6 +5,7 @@ Each test gets a database of its own, dropped afterwards.
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -15,6 +16,7 @@ from app.core.config import Settings
 from app.db.mongo import Database
 from app.main import create_app
 from tests.support import MONGODB_URI, unique_database, uri_with_database
+from tests.tcp_proxy import TcpProxy
 
 # A port where no sidecar listens: the app must work without one, and say so in /readyz.
 NO_SIDECAR_PORT = 1
@@ -51,6 +53,19 @@ async def mongo(database_name: str) -> AsyncIterator[AsyncMongoClient[dict[str, 
 def db(mongo: AsyncMongoClient[dict[str, object]], database_name: str) -> Database:
     database: Database = mongo[database_name]
     return database
+
+
+@pytest.fixture
+async def proxy() -> AsyncIterator[TcpProxy]:
+    """A TCP proxy to the database, that a test can cut (a crash), start again (a restart) or
+    freeze (a server under SIGSTOP)."""
+    target = urlsplit(MONGODB_URI)
+    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 27017)
+    await proxy.start()
+    yield proxy
+    proxy.thaw()
+    if proxy.listening:
+        await proxy.cut()
 
 
 @asynccontextmanager

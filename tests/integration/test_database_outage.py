@@ -15,16 +15,6 @@ from tests.tcp_proxy import TcpProxy
 
 
 @pytest.fixture
-async def proxy() -> AsyncIterator[TcpProxy]:
-    target = urlsplit(MONGODB_URI)
-    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 27017)
-    await proxy.start()
-    yield proxy
-    if proxy.listening:
-        await proxy.cut()
-
-
-@pytest.fixture
 async def client_via_proxy(
     proxy: TcpProxy, database_name: str, settings: Settings
 ) -> AsyncIterator[httpx.AsyncClient]:

@@ -23,17 +23,6 @@ DEADLINE_SECONDS = 1.0
 
 
 @pytest.fixture
-async def proxy() -> AsyncIterator[TcpProxy]:
-    target = urlsplit(MONGODB_URI)
-    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 27017)
-    await proxy.start()
-    yield proxy
-    proxy.thaw()
-    if proxy.listening:
-        await proxy.cut()
-
-
-@pytest.fixture
 async def proxied_db(proxy: TcpProxy, database_name: str) -> AsyncIterator[Database]:
     query = urlsplit(MONGODB_URI).query
     uri = (
