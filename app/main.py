@@ -1,6 +1,7 @@
 """The application factory: `create_app(settings)`; the lifespan owns every resource."""
 
 import asyncio
+import gc
 import importlib
 import os
 import socket
@@ -132,6 +133,10 @@ def create_app(
                 metrics=run_metrics,
                 heartbeat=heartbeat,
             )
+            # What start-up made (modules, schemas, the registry) lives as long as the process:
+            # frozen out of the collector's sight, so that a full collection does not walk it,
+            # a pause of hundreds of ms that every delivery in flight would wait through.
+            gc.freeze()
             logger.bind(instance=instance, jobs=[w.name for w in registry]).info("worker started")
             try:
                 yield {"app": state}
