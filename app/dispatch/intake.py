@@ -1,9 +1,11 @@
-"""Intake: every trigger becomes a run document, before anything else happens.
+"""Intake: every trigger becomes a run document. A tick, a schedule's firing, a trigger or a
+requeue is stored before it runs; a delivered event's first attempt runs first, held by its
+unacknowledged message, and its run is written once, as the attempt ends (see `Storage`).
 
-From then on MongoDB holds the run: an event is acknowledged to Dapr only once its run is
-stored. Across instances, the actors decide first (one claim per cron tick, one run at a time
-per key); MongoDB's unique index on the occurrence stays the second line of defence, and a run
-notes each second run it refused, and why. Execution is the executor's.
+Either way, an event is acknowledged to Dapr only once its run is stored. Across instances,
+the actors decide first (one claim per cron tick, one run at a time per key); MongoDB's unique
+index on the occurrence stays the second line of defence, and a run notes each second run it
+refused, and why. Execution is the executor's.
 """
 
 import asyncio
