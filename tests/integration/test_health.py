@@ -1,3 +1,5 @@
+import gc
+
 import httpx
 
 
@@ -18,3 +20,12 @@ async def test_readiness_names_the_missing_sidecar(client: httpx.AsyncClient) ->
     assert body["failing"] == ["sidecar"]
     assert body["checks"]["mongodb"] == {"status": "ok"}
     assert body["checks"]["sidecar"]["status"] == "failing"
+
+
+async def test_start_up_freezes_its_objects_out_of_the_collector(
+    client: httpx.AsyncClient,
+) -> None:
+    # A full collection that walks what start-up made (modules, schemas, the registry) pauses
+    # every delivery in flight; the app freezes them once its lifespan has started.
+    assert (await client.get("/healthz")).status_code == 200
+    assert gc.get_freeze_count() > 0

@@ -62,3 +62,27 @@ def test_no_secret_reaches_a_log_line(capsys: pytest.CaptureFixture[str], log_fo
     for secret in ("app-token-123", "dapr-token-456", "operator-token-789", "p@ss-w0rd"):
         assert secret not in output
     assert output.count("***") >= 5
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_call_below_every_level_builds_no_record(
+    log_format: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A debug call on the hot path must be dropped before loguru builds a record (and looks up
+    # the caller's frame): the level filter, which reads records, is not even asked.
+    from app.core import logging as app_logging  # noqa: PLC0415
+
+    asked: list[str] = []
+    real_call = app_logging._LevelFilter.__call__
+
+    def counting(self: object, record: dict[str, object]) -> bool:
+        asked.append(str(record["message"]))
+        return real_call(self, record)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(app_logging._LevelFilter, "__call__", counting)
+    configure_logging(_section(Format=log_format))  # lowest level: Information
+
+    logger.debug("run finished")
+    logger.info("worker started")
+
+    assert asked == ["worker started"]
