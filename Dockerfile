@@ -36,8 +36,10 @@ COPY --from=build --chown=10001:10001 /srv/.venv ./.venv
 COPY --chown=10001:10001 appsettings.json ./
 # No bytecode in the image (26 MB of it would put the image over 200 MB): each container
 # compiles what it imports once, into /tmp (a tmpfs or emptyDir beside a read-only root).
+# Production: the app does not start without APP_API_TOKEN and Api__OperatorToken (or a setting
+# that opens an audience by name, e.g. Api__AllowAnonymousOperators=true).
 ENV PATH=/srv/.venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONPYCACHEPREFIX=/tmp/pycache \
-    Serilog__Format=json
+    Serilog__Format=json App__Environment=Production
 USER 10001:10001
 EXPOSE 8000
 # The app's own liveness probe, with what the image has (no curl in a slim image).

@@ -1,55 +1,51 @@
 """The application factory: `create_app(settings)`; the lifespan owns every resource."""
 
 import asyncio
-import gc
 import importlib
 import os
 import socket
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
 
-import httpx
 from dapr.ext.fastapi import DaprActor
 from fastapi import FastAPI
-from loguru import logger
 from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.trace.export import SpanExporter
-from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 from pymongo import AsyncMongoClient
 
-from app.actors.client import ActorClient
 from app.actors.hosting import configure_actor_runtime, register_actors
+from app.actors.late_client import LateActorClient
 from app.api.access import AccessGate
 from app.api.actions import OperatorActions
 from app.api.body_limit import BodyLimit
 from app.api.delivery import DeliveryLane
 from app.api.errors import install_error_handlers
 from app.api.routes import dapr, dead_letters, health, jobs, metrics, runs, schedules
-from app.api.state import AppState
+from app.api.state import AppState, Starting
 from app.core.config import SectionInvalid, Settings, read_section
 from app.core.logging import configure_logging
+from app.core.open_access import refuse_open_access
 from app.core.telemetry import create_telemetry, instrument
 from app.core.version import VERSION
 from app.dapr.sidecar import Sidecar
 from app.dashboard import mount_dashboard
-from app.db.mongo import Document, create_client, database_of
-from app.dispatch.context_factory import ContextFactory
+from app.db.mongo import Document, database_of
 from app.dispatch.dispatcher import Dispatcher
 from app.dispatch.engine import EngineParts
-from app.dispatch.executor import RunExecutor
 from app.dispatch.heartbeat import Heartbeat
 from app.dispatch.metrics import RunMetrics
-from app.dispatch.stats import RunStats
-from app.integrations.http import DEFAULT_TIMEOUT_SECONDS, ResilientHttp
 from app.repositories.audit import AuditRepository
 from app.repositories.instances import InstanceRepository
+from app.repositories.login_failures import LoginFailures
 from app.repositories.pauses import PauseRepository
+from app.repositories.revoked_sessions import RevokedSessions
 from app.repositories.run_counts import RunCounts
 from app.repositories.run_history import RunHistory
 from app.repositories.run_stats import RunStatsRepository
-from app.repositories.runs import RunRepository
 from app.repositories.schedules import ScheduleRepository
+from app.startup import AppStart
 from app.workers.registry import RegistrationError, Registry
 from app.workers.registry import registry as default_registry
 
@@ -69,7 +65,7 @@ def create_app(
     metric_reader: MetricReader | None = None,
 ) -> FastAPI:
     settings = settings or Settings()
-    configure_logging(settings.serilog, secrets=settings.secrets())
+    _configure_logging_and_refuse_open_access(settings)
     if registry is None:
         registry = default_registry
         for module in [BUILTIN_WORKERS, *settings.worker.modules]:
@@ -82,69 +78,29 @@ def create_app(
         settings, instance, span_exporter=span_exporter, metric_reader=metric_reader
     )
 
+    starting = Starting(instance=instance, settings=settings, registry=registry)
+    actor_client = LateActorClient() if settings.dapr.host_actors else None
+    start = AppStart(
+        starting,
+        telemetry=telemetry,
+        sections=sections,
+        actor_client=actor_client,
+        app_state=_app_state,
+    )
+
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, AppState]]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Starting]]:
         async with AsyncExitStack() as stack:
-            mongo = create_client(settings)
-            stack.push_async_callback(mongo.close)
             stack.callback(telemetry.shutdown)
-            sidecar = await stack.enter_async_context(Sidecar(settings))
-            outbound = await stack.enter_async_context(
-                httpx.AsyncClient(timeout=DEFAULT_TIMEOUT_SECONDS)
-            )
-            actors = ActorClient(await stack.enter_async_context(sidecar.client(timeout=60)))
-            db = database_of(mongo)
-            run_repository = RunRepository(db)
-            await run_repository.ensure_indexes()
-            run_metrics = RunMetrics(
-                telemetry.meter, registry=CollectorRegistry(), stats=RunStats()
-            )
-            parts = EngineParts(
-                registry=registry,
-                runs=run_repository,
-                actors=actors,
-                instance=instance,
-                settings=settings.worker,
-            )
-            executor = RunExecutor(
-                parts=parts,
-                contexts=ContextFactory(
-                    db=db,
-                    settings=settings,
-                    http=ResilientHttp(outbound),
-                    instance=instance,
-                    sections=sections,
-                ),
-                tracer=telemetry.tracer,
-                metrics=run_metrics,
-            )
-            dispatcher = Dispatcher(parts, executor)
-            if settings.dapr.host_actors:
-                await register_actors(dapr_actor, run_here=dispatcher.run_here)
-            dispatcher.start()
-            heartbeat = Heartbeat(parts=parts, executor=executor, metrics=run_metrics, db=db)
-            beating = asyncio.create_task(heartbeat.run(), name="heartbeat")
-            state = _app_state(
-                settings=settings,
-                parts=parts,
-                mongo=mongo,
-                sidecar=sidecar,
-                dispatcher=dispatcher,
-                metrics=run_metrics,
-                heartbeat=heartbeat,
-            )
-            # What start-up made (modules, schemas, the registry) lives as long as the process:
-            # frozen out of the collector's sight, so that a full collection does not walk it,
-            # a pause of hundreds of ms that every delivery in flight would wait through.
-            gc.freeze()
-            logger.bind(instance=instance, jobs=[w.name for w in registry]).info("worker started")
+            if actor_client is not None:
+                await register_actors(dapr_actor, run_here=starting.run_here, client=actor_client)
+            opening = asyncio.create_task(start.run(stack), name="start-up")
             try:
-                yield {"app": state}
+                yield {"starting": starting}
             finally:
-                await dispatcher.stop()
-                heartbeat.stop()
-                await beating
-                logger.bind(instance=instance).info("worker stopped")
+                opening.cancel()
+                await asyncio.gather(opening, return_exceptions=True)
+                await start.stop()
 
     app = FastAPI(
         title="aevatar-worker",
@@ -225,7 +181,18 @@ def _app_state(
         run_stats=RunStatsRepository(db),
         metrics=metrics,
         heartbeat=heartbeat,
+        login_failures=LoginFailures(
+            db,
+            allowed=settings.api.login_failures_allowed,
+            window=timedelta(minutes=settings.api.login_lockout_minutes),
+        ),
+        revoked_sessions=RevokedSessions(db),
     )
+
+
+def _configure_logging_and_refuse_open_access(settings: Settings) -> None:
+    configure_logging(settings.serilog, secrets=settings.secrets())
+    refuse_open_access(settings)
 
 
 def _read_sections(registry: Registry) -> dict[type[BaseModel], BaseModel]:

@@ -183,6 +183,7 @@ def main() -> None:
                 "ConnectionStrings__Default": (
                     f"mongodb://127.0.0.1:{DB_PORT}/{DATABASE}?retryWrites=false"
                 ),
+                "App__Environment": "Development",
                 "Dapr__HostActors": "false",
                 "Dapr__HttpPort": "1",
                 "Serilog__MinimumLevel__Default": "Warning",
@@ -215,7 +216,8 @@ def main() -> None:
 
 def _healthy() -> bool:
     try:
-        return httpx.get(f"http://127.0.0.1:{APP_PORT}/healthz", timeout=1).status_code == 200
+        answer = httpx.get(f"http://127.0.0.1:{APP_PORT}/healthz", timeout=1)
+        return bool(answer.json()["phase"] == "started")
     except httpx.TransportError:
         return False
 

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+# The App section of a test that starts the app without its tokens: production refuses to.
+DEVELOPMENT = {"Environment": "Development"}
 MONGODB_URI = os.environ.get("MONGODB_URI", "mongodb://127.0.0.1:27017/?retryWrites=false")
 
 
@@ -94,3 +96,14 @@ def item_event(item_id: str, *, source: str) -> dict[str, Any]:
         "datacontenttype": "application/json",
         "data": {"item_id": item_id},
     }
+
+
+async def until_started(client: "httpx.AsyncClient", within: float = 60.0) -> None:
+    """Start-up runs behind the probes: wait until it has opened the app's resources."""
+
+    async def started() -> bool:
+        response = await client.get("/healthz")
+        assert response.json()["phase"] != "failed", response.text
+        return bool(response.json()["phase"] == "started")
+
+    await eventually(started, within=within, interval=0.05, what="the app's start-up")

@@ -13,6 +13,7 @@ from dapr.ext.fastapi import DaprActor
 from dapr.serializers import DefaultJSONSerializer
 
 from app.actors.key_sequencer import KeySequencer, RunHere
+from app.actors.late_client import LateActorClient
 from app.actors.run_lease import RunLease
 from app.actors.tick_coordinator import TickCoordinator
 from app.core.config import Settings
@@ -35,11 +36,12 @@ def configure_actor_runtime(settings: Settings) -> None:
     )
 
 
-async def register_actors(dapr_actor: DaprActor, *, run_here: RunHere) -> None:
+async def register_actors(
+    dapr_actor: DaprActor, *, run_here: RunHere, client: LateActorClient
+) -> None:
     """Must finish before the app listens: daprd reads the actor types from /dapr/config once,
-    when it first reaches the app."""
-    # The SDK's actor client waits for the sidecar in its constructor, sleeping: off the loop.
-    client = await asyncio.to_thread(DaprActorHttpClient, DefaultJSONSerializer())
+    when it first reaches the app. Waits for nothing: `client` gets the real actor client
+    once the sidecar answers (`connect_actor_client`)."""
 
     def sequencer(ctx: ActorRuntimeContext, actor_id: ActorId) -> KeySequencer:
         return KeySequencer(ctx, actor_id, run_here=run_here)
@@ -47,3 +49,9 @@ async def register_actors(dapr_actor: DaprActor, *, run_here: RunHere) -> None:
     await dapr_actor.register_actor(TickCoordinator, actor_client=client)
     await dapr_actor.register_actor(RunLease, actor_client=client)
     await dapr_actor.register_actor(KeySequencer, actor_factory=sequencer, actor_client=client)
+
+
+async def connect_actor_client(client: LateActorClient) -> None:
+    """The SDK's actor client, for a sidecar that already answers (its constructor checks once
+    and returns; off the loop all the same, as it sleeps while the sidecar does not)."""
+    client.ready(await asyncio.to_thread(DaprActorHttpClient, DefaultJSONSerializer()))

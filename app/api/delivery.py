@@ -72,11 +72,16 @@ class DeliveryLane:
         pubsub, topic = route
         headers = _headers(scope)
         body = await _body(receive)
+        state = scope["state"]["starting"].state
+        if state is None:
+            # Start-up has not opened the database yet: daprd delivers it again.
+            await _answer(send, _ANSWERS[DeliveryOutcome.RETRY])
+            return
         # daprd's traceparent: the run's span and its record join that trace.
         token = context.attach(propagate.extract(headers))
         try:
             outcome = await answer_delivery(
-                scope["state"]["app"],
+                state,
                 pubsub=pubsub,
                 topic=topic,
                 content_type=headers.get("content-type", ""),
@@ -84,18 +89,21 @@ class DeliveryLane:
             )
         finally:
             context.detach(token)
-        answer = _ANSWERS[outcome]
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(answer)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": answer})
+        await _answer(send, _ANSWERS[outcome])
+
+
+async def _answer(send: Send, answer: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(answer)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": answer})
 
 
 def _delivery_route(scope: Scope) -> tuple[str, str] | None:

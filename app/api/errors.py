@@ -4,6 +4,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
 from app.api.actions import UnknownSchedule
+from app.api.state import StillStarting
 from app.dapr.sidecar import SidecarError
 from app.dispatch.errors import PayloadInvalid, RunNotActionable, UnknownJob
 from app.repositories.runs import UnknownRun
@@ -32,6 +33,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def not_actionable(request: Request, exc: RunNotActionable) -> JSONResponse:
         return JSONResponse(
             {"detail": str(exc), "status": exc.run.status.value}, status.HTTP_409_CONFLICT
+        )
+
+    @app.exception_handler(StillStarting)
+    async def still_starting(request: Request, exc: StillStarting) -> JSONResponse:
+        return JSONResponse(
+            {"detail": str(exc)}, status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "1"}
         )
 
     @app.exception_handler(SidecarError)

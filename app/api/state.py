@@ -13,7 +13,9 @@ from app.dispatch.heartbeat import Heartbeat
 from app.dispatch.metrics import RunMetrics
 from app.repositories.audit import AuditRepository
 from app.repositories.instances import InstanceRepository
+from app.repositories.login_failures import LoginFailures
 from app.repositories.pauses import PauseRepository
+from app.repositories.revoked_sessions import RevokedSessions
 from app.repositories.run_counts import RunCounts
 from app.repositories.run_history import RunHistory
 from app.repositories.run_stats import RunStatsRepository
@@ -41,3 +43,42 @@ class AppState:
     run_stats: RunStatsRepository
     metrics: RunMetrics
     heartbeat: Heartbeat
+    login_failures: LoginFailures
+    revoked_sessions: RevokedSessions
+
+
+class StillStarting(Exception):
+    """A request that needs the app's resources before start-up has opened them: 503."""
+
+    def __init__(self, waiting_for: str) -> None:
+        super().__init__(f"starting: waiting for {waiting_for}")
+        self.waiting_for = waiting_for
+
+
+@dataclass
+class Starting:
+    """What every request sees from the first one on. The probes, the subscriptions and the
+    actor types are served at once (daprd reads the last two once, when it first reaches the
+    app); the rest needs `state`, which start-up sets once the sidecar and MongoDB answer."""
+
+    instance: str
+    settings: Settings
+    registry: Registry
+    waiting_for: str = "start-up"
+    state: AppState | None = None
+    failure: str | None = None
+
+    @property
+    def phase(self) -> str:
+        if self.failure is not None:
+            return "failed"
+        return "starting" if self.state is None else "started"
+
+    def require(self) -> AppState:
+        if self.state is None:
+            raise StillStarting(self.failure or self.waiting_for)
+        return self.state
+
+    async def run_here(self, run_id: str) -> str:
+        """For the key sequencer actor, which may be called before start-up is done."""
+        return await self.require().dispatcher.run_here(run_id)

@@ -31,6 +31,13 @@ class AppSection(_Section):
     name: str = Field("Aevatar.Worker", alias="Name")
     instance_id: str | None = Field(None, alias="InstanceId")
     """The instance's name in the run history (a pod name); the process id is appended."""
+    environment: str = Field("Production", alias="Environment")
+    """`Development` (what `make run` sets) lets the app start without its tokens; any other
+    value is production-like and needs them (app/core/open_access.py)."""
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment.strip().lower() == "development"
 
 
 class ConnectionStringsSection(_Section):
@@ -44,6 +51,9 @@ class DaprSection(_Section):
     pubsub_name: str = Field("pubsub", alias="PubSubName")
     api_token: str | None = Field(None, alias="ApiToken")
     app_api_token: str | None = Field(None, alias="AppApiToken")
+    allow_anonymous_sidecar: bool = Field(False, alias="AllowAnonymousSidecar")
+    """Outside Development, serve the sidecar's routes without APP_API_TOKEN: an explicit
+    choice (a network policy that lets only the sidecar reach the app, for example)."""
     host_actors: bool = Field(True, alias="HostActors")
     """Host the actor types here (start-up then waits for the sidecar). Off only for tests of
     the app without a sidecar: then every actor call fails over to MongoDB's guards."""
@@ -73,6 +83,13 @@ class ApiSection(_Section):
     `Authorization: Bearer <token>`."""
     viewer_token: str | None = Field(None, alias="ViewerToken")
     """A read-only token: GET routes of the operator API and the dashboard, no action."""
+    allow_anonymous_operators: bool = Field(False, alias="AllowAnonymousOperators")
+    """Outside Development, serve the operator API and the dashboard without a token: anyone who
+    reaches the app can then trigger, cancel and requeue jobs. Never the default."""
+    login_failures_allowed: int = Field(5, alias="LoginFailuresAllowed", ge=1)
+    """Wrong dashboard tokens from one client address, or under one name, before its logins
+    are refused for LoginLockoutMinutes."""
+    login_lockout_minutes: float = Field(15.0, alias="LoginLockoutMinutes", gt=0)
     session_hours: float = Field(12.0, alias="SessionHours", gt=0)
     """How long a dashboard login lasts."""
     max_request_bytes: int = Field(1_048_576, alias="MaxRequestBytes", ge=1024)

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Response
 
-from app.api.deps import State
+from app.api.deps import State, get_state
 from app.dashboard.session import COOKIE, Session, Sessions
 
 
@@ -28,7 +28,7 @@ def sessions_of(request: Request) -> Sessions:
 async def current_session(request: Request) -> Session:
     sessions = sessions_of(request)
     session = sessions.read(request.cookies.get(COOKIE))
-    if session is not None:
+    if session is not None and not await _revoked(request, session):
         return session
     if not sessions.open:
         query = f"?{request.url.query}" if request.url.query else ""
@@ -39,13 +39,18 @@ async def current_session(request: Request) -> Session:
     return session
 
 
+async def _revoked(request: Request, session: Session) -> bool:
+    state = await get_state(request)
+    return await state.revoked_sessions.is_revoked(session.sid)
+
+
 def set_session_cookie(response: Response, request: Request, value: str, max_age: int) -> None:
     response.set_cookie(
         COOKIE,
         value,
         max_age=max_age,
         httponly=True,
-        samesite="lax",
+        samesite="strict",
         secure=request.url.scheme == "https",
         path="/dashboard",
     )

@@ -28,6 +28,7 @@ def render(
     *,
     page: str,
     status_code: int = 200,
+    headers: dict[str, str] | None = None,
     **context: Any,
 ) -> Response:
     sessions = sessions_of(request)
@@ -45,6 +46,7 @@ def render(
             **context,
         },
         status_code=status_code,
+        headers=headers,
     )
     fresh = getattr(request.state, "new_session_cookie", None)
     if fresh is not None:

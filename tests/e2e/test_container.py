@@ -37,6 +37,7 @@ VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["versi
 IMAGE = f"localhost/aevatar-worker:{VERSION}"
 CONTAINER = "aevatar-worker-e2e"
 GRACE_SECONDS = 3
+APP_TOKEN = "image-app-s3cret"
 
 
 # The project's podman settings (stack/containers.conf), for every podman this module starts.
@@ -81,6 +82,8 @@ def contained(
         # The image holds the service alone: no test workers.
         "Worker__Modules": "[]",
         "Worker__ShutdownGraceSeconds": str(GRACE_SECONDS),
+        # As deployed: production, with the operator token (the run file's) and daprd's.
+        "App__Environment": "Production",
     }
     deployment = prepare_worker(
         tmp_path_factory.mktemp("image"),
@@ -88,10 +91,12 @@ def contained(
         ports=IMAGE_PORTS,
         database=unique_database("aevatar_image"),
         env=env,
+        # The CLI hands APP_API_TOKEN to daprd (which sends it) and to the app.
+        cli_env={"APP_API_TOKEN": APP_TOKEN},
     )
     spec = yaml.safe_load(deployment.run_file.read_text())
     (app,) = spec["apps"]
-    passed = [*app["env"], "DAPR_HTTP_PORT", "DAPR_GRPC_PORT"]
+    passed = [*app["env"], "DAPR_HTTP_PORT", "DAPR_GRPC_PORT", "APP_API_TOKEN"]
     app["command"] = container_command(IMAGE_PORTS.app, passed)
     deployment.run_file.write_text(yaml.safe_dump(spec))
     with started(deployment) as running:
@@ -130,6 +135,27 @@ def test_the_image_is_small_has_no_compiler_nor_caches_and_says_what_it_is(
     lines = inside.split()
     assert lines[-1] == "0", f"caches in the image: {inside}"
     assert [line for line in lines[:-1] if not line.endswith("apt-get")] == [], inside
+
+
+def test_the_image_started_without_tokens_refuses_to_start_and_names_them(
+    image: dict[str, Any],
+) -> None:
+    """The image as a newcomer would deploy it: no token, no settings at all."""
+    image_env = dict(item.split("=", 1) for item in image["Config"]["Env"])
+    assert image_env["App__Environment"] == "Production"
+    done = subprocess.run(
+        ["podman", "run", "--rm", "--network", "none", "--read-only", "--tmpfs", "/tmp", IMAGE],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    said = done.stdout + done.stderr
+    assert done.returncode != 0, said
+    assert "refusing to start in environment 'Production'" in said
+    assert "APP_API_TOKEN" in said
+    assert "Api:OperatorToken" in said
+    assert "worker started" not in said
 
 
 async def test_the_container_answers_its_probes_beside_its_sidecar(

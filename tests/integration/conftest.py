@@ -15,7 +15,13 @@ from pymongo import AsyncMongoClient
 from app.core.config import Settings
 from app.db.mongo import Database
 from app.main import create_app
-from tests.support import MONGODB_URI, unique_database, uri_with_database
+from tests.support import (
+    DEVELOPMENT,
+    MONGODB_URI,
+    unique_database,
+    until_started,
+    uri_with_database,
+)
 from tests.tcp_proxy import TcpProxy
 
 # A port where no sidecar listens: the app must work without one, and say so in /readyz.
@@ -36,6 +42,7 @@ async def database_name() -> AsyncIterator[str]:
 @pytest.fixture
 def settings(database_name: str) -> Settings:
     return Settings(
+        App=DEVELOPMENT,
         ConnectionStrings={"Default": uri_with_database(MONGODB_URI, database_name)},
         Dapr={"HttpPort": NO_SIDECAR_PORT, "HostActors": False},
         Worker={"Modules": ["tests.workers"], "PollIntervalSeconds": 0.05, "LeaseSeconds": 2},
@@ -75,6 +82,7 @@ async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://worker") as client:
+            await until_started(client)
             yield client
 
 

@@ -13,6 +13,7 @@ from fastapi.routing import iter_route_contexts
 from app.api.access import Audience, audience_of
 from app.core.config import Settings
 from app.main import create_app
+from tests.support import until_started
 
 SIDECAR_TOKEN = "sidecar-s3cret"
 OPERATOR_TOKEN = "operator-s3cret"
@@ -20,8 +21,10 @@ OPERATOR_TOKEN = "operator-s3cret"
 
 @pytest.fixture
 def guarded_settings(settings: Settings) -> Settings:
+    """Production (the image's default) with both tokens: what a deployment serves."""
     return settings.model_copy(
         update={
+            "app": settings.app.model_copy(update={"environment": "Production"}),
             "dapr": settings.dapr.model_copy(update={"app_api_token": SIDECAR_TOKEN}),
             "api": settings.api.model_copy(update={"operator_token": OPERATOR_TOKEN}),
         }
@@ -34,6 +37,7 @@ async def guarded(guarded_settings: Settings) -> AsyncIterator[tuple[httpx.Async
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://worker") as client:
+            await until_started(client)
             yield client, app
 
 

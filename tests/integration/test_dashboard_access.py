@@ -138,3 +138,83 @@ async def test_an_open_dashboard_gives_each_browser_an_operator_session(
     done = await client.post("/dashboard/jobs/doomed_job/trigger", data={"csrf": csrf})
     assert done.status_code == 303
     assert done.headers["location"].startswith("/dashboard/runs/")
+
+
+def from_address(client: httpx.AsyncClient, address: str) -> httpx.AsyncClient:
+    """Another browser on the same app, from another client address."""
+    transport = client._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=transport.app, client=(address, 40000)),
+        base_url=client.base_url,
+    )
+
+
+async def test_wrong_tokens_lock_out_an_address_and_a_name_even_with_the_right_token(
+    guarded: httpx.AsyncClient,
+) -> None:
+    # The default allowance: 5 wrong tokens per address and per name in 15 minutes.
+    for _ in range(5):
+        wrong = await guarded.post("/dashboard/login", data={"token": "guess", "name": "mallory"})
+        assert wrong.status_code == 401
+    locked = await guarded.post(
+        "/dashboard/login", data={"token": OPERATOR_TOKEN, "name": "someone-else"}
+    )
+    assert locked.status_code == 429, "this address spent its allowance"
+    assert COOKIE not in locked.cookies
+    assert 0 < int(locked.headers["retry-after"]) <= 15 * 60
+    assert "Too many wrong tokens" in locked.text
+
+    async with from_address(guarded, "10.1.2.3") as elsewhere:
+        same_name = await elsewhere.post(
+            "/dashboard/login", data={"token": OPERATOR_TOKEN, "name": "Mallory"}
+        )
+        assert same_name.status_code == 429, "the name spent its allowance, wherever it is used"
+        await log_in(elsewhere, OPERATOR_TOKEN, name="alice")
+
+
+async def test_a_right_token_clears_the_count_of_earlier_typos(guarded: httpx.AsyncClient) -> None:
+    for _ in range(4):
+        wrong = await guarded.post("/dashboard/login", data={"token": "typo", "name": "bob"})
+        assert wrong.status_code == 401
+    await log_in(guarded, OPERATOR_TOKEN, name="bob")
+    for _ in range(4):
+        wrong = await guarded.post("/dashboard/login", data={"token": "typo", "name": "bob"})
+        assert wrong.status_code == 401, "the count began again after the login"
+
+
+async def test_logout_ends_the_session_on_every_instance(
+    guarded: httpx.AsyncClient, settings: Settings
+) -> None:
+    tokens = {"operator_token": OPERATOR_TOKEN, "viewer_token": VIEWER_TOKEN}
+    async with serve(with_tokens(settings, **tokens)) as other_instance:
+        await log_in(guarded, OPERATOR_TOKEN)
+        cookie = guarded.cookies[COOKIE]
+        other_instance.cookies.set(COOKIE, cookie, path="/dashboard")
+        assert (await other_instance.get("/dashboard")).status_code == 200
+
+        logged_out = await guarded.post("/dashboard/logout")
+        assert logged_out.status_code == 303
+        assert COOKIE not in guarded.cookies
+
+        guarded.cookies.set(COOKIE, cookie, path="/dashboard")
+        for client in (guarded, other_instance):
+            reused = await client.get("/dashboard")
+            assert reused.status_code == 303, "the old cookie is refused after logout"
+            assert reused.headers["location"].startswith("/dashboard/login")
+
+
+async def test_the_session_cookie_is_http_only_strict_and_secure_over_https(
+    settings: Settings,
+) -> None:
+    tokens = {"operator_token": OPERATOR_TOKEN}
+    async with serve(with_tokens(settings, **tokens)) as plain:
+        response = await plain.post("/dashboard/login", data={"token": OPERATOR_TOKEN})
+        cookie = response.headers["set-cookie"].lower()
+        assert "httponly" in cookie
+        assert "samesite=strict" in cookie
+        assert "secure" not in cookie.replace("samesite", "")
+        secure = httpx.AsyncClient(transport=plain._transport, base_url="https://worker")
+        async with secure:
+            response = await secure.post("/dashboard/login", data={"token": OPERATOR_TOKEN})
+        assert "; secure" in response.headers["set-cookie"].lower()

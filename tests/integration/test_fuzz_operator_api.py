@@ -42,6 +42,7 @@ def served() -> Iterator[str]:
         "ConnectionStrings__Default": uri_with_database(MONGODB_URI, database),
         "Dapr__HttpPort": "1",
         "Dapr__HostActors": "false",
+        "App__Environment": "Development",
         "Worker__Modules": '["tests.workers"]',
         "Serilog__MinimumLevel__Default": "Error",
     }
@@ -57,7 +58,7 @@ def served() -> Iterator[str]:
     def up() -> bool:
         assert process.poll() is None, "the app exited"
         try:
-            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+            return bool(httpx.get(f"{url}/healthz", timeout=1).json()["phase"] == "started")
         except httpx.TransportError:
             return False
 

@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from app.core.config import Settings
 from app.main import create_app
 from tests.integration.test_events import cloud_event
-from tests.support import eventually, run_reaching, trigger
+from tests.support import eventually, run_reaching, trigger, until_started
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
@@ -33,6 +33,7 @@ async def observed(settings: Settings) -> AsyncIterator[Observed]:
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://worker") as client:
+            await until_started(client)
             yield Observed(client, spans, metrics)
 
 

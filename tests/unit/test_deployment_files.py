@@ -9,6 +9,7 @@ from app.core.config import Settings
 from app.main import create_app
 from app.workers.registry import registry
 from stack.scale import scaled_run_file
+from tests.support import DEVELOPMENT
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,7 +54,7 @@ def test_delivery_to_the_app_is_retried_for_as_long_as_it_fails() -> None:
 
 
 def test_every_cron_binding_component_fires_a_registered_job_on_its_schedule() -> None:
-    create_app(Settings())  # imports the built-in workers
+    create_app(Settings(App=DEVELOPMENT))  # imports the built-in workers
     for path in (ROOT / "components").glob("*.yaml"):
         (component,) = _documents(path)
         if component["kind"] != "Component" or component["spec"]["type"] != "bindings.cron":

@@ -7,6 +7,7 @@ from app.core.config import Settings
 from app.main import create_app
 from app.workers import BatchContext, JobContext, RegistrationError
 from app.workers.registry import Registry
+from tests.support import DEVELOPMENT
 
 
 class Payload(BaseModel):
@@ -104,7 +105,7 @@ def test_the_app_refuses_a_binding_named_after_one_of_its_routes() -> None:
 
     registry.scheduled(cron="@every 1m", binding="api")(job)
     with pytest.raises(RegistrationError, match="clashes with a route"):
-        create_app(Settings(), registry)
+        create_app(Settings(App=DEVELOPMENT), registry)
 
 
 def test_every_kind_shows_its_trigger() -> None:

@@ -7,6 +7,7 @@ from app.core.config import SectionInvalid, Settings, read_section
 from app.main import create_app
 from app.workers import JobContext, RegistrationError
 from app.workers.registry import Registry
+from tests.support import DEVELOPMENT
 
 
 class DigestSettings(BaseModel):
@@ -38,7 +39,7 @@ def test_a_refused_value_stops_the_app_naming_the_key(monkeypatch: pytest.Monkey
     with pytest.raises(SectionInvalid, match="Digest:Hour: Input should be less than or equal"):
         read_section("Digest", DigestSettings)
     with pytest.raises(RegistrationError, match=r"settings section 'Digest' \(DigestSettings\)"):
-        create_app(Settings(), registry)
+        create_app(Settings(App=DEVELOPMENT), registry)
 
 
 def test_a_section_may_not_take_the_name_of_the_apps_own_or_another() -> None:

@@ -13,7 +13,7 @@ from loguru import logger
 from pydantic import BaseModel, Field
 
 from app.api.delivery import answer_delivery
-from app.api.deps import State
+from app.api.deps import StartingApp, State
 from app.api.state import AppState
 from app.core.clock import utc_now
 from app.dapr.dead_letters import DEAD_LETTER_TOPIC, DeadLetter
@@ -37,7 +37,7 @@ class Recorded(BaseModel):
 
 
 @router.get("/dapr/subscribe")
-async def list_subscriptions(state: State) -> list[dict[str, Any]]:
+async def list_subscriptions(state: StartingApp) -> list[dict[str, Any]]:
     """The programmatic subscriptions: one per event handler and queue processor, each naming
     the dead-letter topic, and one to the dead-letter topic of each pub/sub."""
     default = state.settings.dapr.pubsub_name
