@@ -18,12 +18,10 @@ from pymongo import AsyncMongoClient
 from app.actors.hosting import configure_actor_runtime, register_actors
 from app.actors.late_client import LateActorClient
 from app.api.access import AccessGate
-from app.api.actions import OperatorActions
 from app.api.body_limit import BodyLimit
 from app.api.delivery import DeliveryLane
 from app.api.errors import install_error_handlers
 from app.api.routes import dapr, dead_letters, health, jobs, metrics, runs, schedules
-from app.api.state import AppState, Starting
 from app.core.config import SectionInvalid, Settings, read_section
 from app.core.logging import configure_logging
 from app.core.open_access import refuse_open_access
@@ -36,6 +34,7 @@ from app.dispatch.dispatcher import Dispatcher
 from app.dispatch.engine import EngineParts
 from app.dispatch.heartbeat import Heartbeat
 from app.dispatch.metrics import RunMetrics
+from app.operations.actions import OperatorActions
 from app.repositories.audit import AuditRepository
 from app.repositories.instances import InstanceRepository
 from app.repositories.login_failures import LoginFailures
@@ -45,6 +44,7 @@ from app.repositories.run_counts import RunCounts
 from app.repositories.run_history import RunHistory
 from app.repositories.run_stats import RunStatsRepository
 from app.repositories.schedules import ScheduleRepository
+from app.services import AppState, Starting
 from app.startup import AppStart
 from app.workers.registry import RegistrationError, Registry
 from app.workers.registry import registry as default_registry

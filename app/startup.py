@@ -24,7 +24,6 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 from app.actors.client import ActorClient
 from app.actors.hosting import connect_actor_client
 from app.actors.late_client import LateActorClient
-from app.api.state import AppState, Starting
 from app.core.telemetry import Telemetry
 from app.dapr.sidecar import Sidecar
 from app.db.mongo import create_client, database_of
@@ -36,7 +35,10 @@ from app.dispatch.heartbeat import Heartbeat
 from app.dispatch.metrics import RunMetrics
 from app.dispatch.stats import RunStats
 from app.integrations.http import DEFAULT_TIMEOUT_SECONDS, ResilientHttp
+from app.repositories.pauses import PauseRepository
 from app.repositories.runs import RunRepository
+from app.repositories.schedules import ScheduleRepository
+from app.services import AppState, Starting
 
 AppStateOf = Callable[..., AppState]
 
@@ -117,7 +119,9 @@ class AppStart:
             tracer=self._telemetry.tracer,
             metrics=run_metrics,
         )
-        dispatcher = Dispatcher(parts, executor)
+        dispatcher = Dispatcher(
+            parts, executor, schedules=ScheduleRepository(db), pauses=PauseRepository(db)
+        )
         heartbeat = Heartbeat(parts=parts, executor=executor, metrics=run_metrics, db=db)
         state = self._app_state(
             settings=settings,

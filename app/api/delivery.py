@@ -16,9 +16,9 @@ from opentelemetry import context, propagate
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.api.state import AppState
 from app.dapr.cloudevents import CloudEvent
 from app.dapr.outcomes import DeliveryOutcome
+from app.services import AppState
 
 DELIVERY_PREFIX = "/events/"
 _ANSWERS = {outcome: json.dumps({"status": outcome.value}).encode() for outcome in DeliveryOutcome}

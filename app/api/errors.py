@@ -3,11 +3,11 @@
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
-from app.api.actions import UnknownSchedule
-from app.api.state import StillStarting
 from app.dapr.sidecar import SidecarError
 from app.dispatch.errors import PayloadInvalid, RunNotActionable, UnknownJob
+from app.operations.actions import UnknownSchedule
 from app.repositories.runs import UnknownRun
+from app.services import StillStarting
 
 
 def install_error_handlers(app: FastAPI) -> None:

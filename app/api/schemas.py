@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 
 from app.models.failures import FailureGroup
 from app.models.runs import (
@@ -16,7 +16,6 @@ from app.models.runs import (
     RunStatus,
 )
 from app.workers.registry import Job
-from app.workers.schedule import InvalidSchedule, Schedule
 
 T = TypeVar("T")
 
@@ -162,23 +161,3 @@ class Accepted(BaseModel):
 
 class TriggerIn(BaseModel):
     payload: Any = None
-
-
-class ScheduleIn(BaseModel):
-    job: str
-    cron: str | None = Field(None, description="`@every 2s`, `@daily`, or six-field cron")
-    due_time: datetime | None = Field(None, description="one run at this time (ISO 8601)")
-    payload: Any = None
-
-    @model_validator(mode="after")
-    def _one_timing(self) -> "ScheduleIn":
-        if (self.cron is None) == (self.due_time is None):
-            raise ValueError("give exactly one of `cron` and `due_time`")
-        if self.cron is not None:
-            try:
-                Schedule.parse(self.cron, dapr_jobs=True)
-            except InvalidSchedule as exc:
-                raise ValueError(str(exc)) from exc
-        if self.due_time is not None and self.due_time.tzinfo is None:
-            raise ValueError("`due_time` needs a time zone (e.g. 2026-01-01T00:00:00Z)")
-        return self

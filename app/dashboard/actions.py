@@ -7,13 +7,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from fastapi import Request
 from starlette.responses import Response
 
-from app.api.actions import UnknownSchedule
-from app.dapr.sidecar import SidecarError
 from app.dashboard.pages import back_to
-from app.dispatch.errors import DispatchError
-from app.repositories.runs import UnknownRun
-
-REFUSALS = (DispatchError, UnknownRun, UnknownSchedule, SidecarError)
+from app.operations.refusals import REFUSALS
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Response
 
-from app.api.deps import State, get_state
 from app.dashboard.session import COOKIE, Session, Sessions
+from app.services import State, get_state
 
 
 class LoginRequired(Exception):

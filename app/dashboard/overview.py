@@ -8,11 +8,11 @@ from typing import Literal
 
 from markupsafe import Markup
 
-from app.api.state import AppState
 from app.dashboard.charts import Bucket, throughput_chart
 from app.dispatch.stats import percentile_ms
 from app.repositories.instances import InstanceBeat
 from app.repositories.run_stats import PeriodStats
+from app.services import AppState
 
 Window = Literal["hour", "day"]
 _WINDOWS: dict[Window, tuple[Literal["minute", "hour"], timedelta, int]] = {

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from app.api.actions import Actor, Role
 from app.core.config import ApiSection
+from app.operations.actor import Actor, Role
 
 COOKIE = "aevatar_session"
 

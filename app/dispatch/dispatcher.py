@@ -10,25 +10,40 @@ Behind it:
 """
 
 import asyncio
-from datetime import datetime
 from typing import Any
 
+from loguru import logger
+
+from app.core.clock import utc_now
 from app.dapr.cloudevents import CloudEvent
 from app.dapr.dead_letters import DeadLetter
 from app.dapr.outcomes import DeliveryOutcome
 from app.dispatch.engine import EngineParts
+from app.dispatch.errors import UnknownJob
 from app.dispatch.executor import RunExecutor
 from app.dispatch.intake import RunIntake, Submission
 from app.dispatch.poller import RunPoller
 from app.dispatch.run_actions import RunActions
 from app.dispatch.sequencing import KeySequences
 from app.models.runs import JobRun
+from app.repositories.pauses import PauseRepository
+from app.repositories.schedules import ScheduleRepository
 from app.workers.registry import Job
 
 
 class Dispatcher:
-    def __init__(self, parts: EngineParts, executor: RunExecutor) -> None:
+    def __init__(
+        self,
+        parts: EngineParts,
+        executor: RunExecutor,
+        *,
+        schedules: ScheduleRepository,
+        pauses: PauseRepository,
+    ) -> None:
         self._executor = executor
+        self._schedules = schedules
+        self._pauses = pauses
+        self._registry = parts.registry
         self._sequences = KeySequences(parts=parts, executor=executor)
         self._intake = RunIntake(parts=parts, executor=executor, sequences=self._sequences)
         self._actions = RunActions(runs=parts.runs, executor=executor, intake=self._intake)
@@ -60,12 +75,32 @@ class Dispatcher:
     async def record_dead_letter(self, job: Job | None, letter: DeadLetter, *, pubsub: str) -> None:
         await self._intake.record_dead_letter(job, letter, pubsub=pubsub)
 
-    async def fire_tick(self, job: Job, fired_at: datetime) -> Submission:
-        return self._woken(await self._intake.fire_tick(job, fired_at))
+    async def fire_tick(self, job_name: str) -> Submission | None:
+        """A cron binding's tick, now; None when an operator paused the job (the skip is
+        counted on its pause)."""
+        job = self.job(job_name)
+        if await self._pauses.skip_firing(job.name):
+            return None
+        return self._woken(await self._intake.fire_tick(job, utc_now()))
 
-    async def fire_schedule(
-        self, job: Job, schedule: str, payload: Any, *, occurrence: datetime
-    ) -> Submission:
+    async def fire_schedule(self, schedule: str, data: Any) -> Submission | None:
+        """A Jobs API schedule fired. Its data names the job and the payload (else its stored
+        record does); the run is of the occurrence the firing belongs to, so that a firing
+        delivered twice is one run. None when the schedule is paused; `UnknownJob` when it
+        names no registered job, `PayloadInvalid` for a payload the job refuses."""
+        stored = await self._schedules.get(schedule)
+        named = data.get("job") if isinstance(data, dict) else None
+        job_name = named or (stored.job if stored else None)
+        if job_name is None or self._registry.get(job_name) is None:
+            logger.bind(schedule=schedule, job=job_name).error("schedule fired for no known job")
+            raise UnknownJob(job_name or f"(none: schedule {schedule!r} names no job)")
+        job = self.job(job_name)
+        if stored is not None and stored.paused:
+            logger.bind(schedule=schedule).info("paused schedule fired: no run")
+            return None
+        payload = data.get("payload") if isinstance(data, dict) else None
+        now = utc_now()
+        occurrence = stored.occurrence_of(now) if stored else now.replace(microsecond=0)
         submission = await self._intake.fire_schedule(job, schedule, payload, occurrence=occurrence)
         return self._woken(submission)
 

@@ -129,3 +129,15 @@ async def test_a_paused_schedules_firing_makes_no_run(
     fired = await client.post("/job/nightly", json={"job": "flaky_job", "payload": {"key": "n"}})
     assert fired.json()["paused"] is True
     assert await db["job_runs"].count_documents({}) == 0
+
+
+async def test_a_schedule_firing_for_no_registered_job_is_refused_and_makes_no_run(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    named = await client.post("/job/orphan", json={"job": "no_such_job"})
+    assert named.status_code == 404
+    assert "no_such_job" in named.json()["detail"]
+    unnamed = await client.post("/job/orphan")
+    assert unnamed.status_code == 404
+    assert "schedule 'orphan' names no job" in unnamed.json()["detail"]
+    assert await db["job_runs"].count_documents({}) == 0

@@ -8,18 +8,15 @@ dispatcher, and map the outcome to the answer Dapr understands.
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Request
 from loguru import logger
 from pydantic import BaseModel, Field
 
 from app.api.delivery import answer_delivery
-from app.api.deps import StartingApp, State
-from app.api.state import AppState
-from app.core.clock import utc_now
 from app.dapr.dead_letters import DEAD_LETTER_TOPIC, DeadLetter
 from app.dapr.outcomes import DeliveryOutcome
-from app.dispatch.errors import PayloadInvalid
 from app.dispatch.intake import Submission
+from app.services import AppState, StartingApp, State
 from app.workers.registry import Registry
 
 router = APIRouter(tags=["dapr"])
@@ -101,25 +98,9 @@ async def deliver_event(pubsub: str, topic: str, request: Request, state: State)
 
 @router.post("/job/{name}")
 async def fire_scheduled_job(name: str, request: Request, state: State) -> Recorded:
-    """A Jobs API schedule fired: its data names the job to run and its payload."""
-    data = await _json_or_none(request)
-    stored = await state.schedules.get(name)
-    job_name = data.get("job") if isinstance(data, dict) else None
-    job_name = job_name or (stored.job if stored else None)
-    job = state.registry.get(job_name) if job_name else None
-    if job is None:
-        # 404: the scheduler's failure policy does not make this any better; say so in the log.
-        logger.bind(schedule=name, job=job_name).error("schedule fired for no registered job")
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"schedule {name!r} names no known job")
-    if stored is not None and stored.paused:
-        logger.bind(schedule=name).info("paused schedule fired: no run")
-        return Recorded(run_id=None, created=False, paused=True)
-    payload = data.get("payload") if isinstance(data, dict) else None
-    occurrence = stored.occurrence_of(utc_now()) if stored else utc_now().replace(microsecond=0)
-    try:
-        submission = await state.dispatcher.fire_schedule(job, name, payload, occurrence=occurrence)
-    except PayloadInvalid as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    """A Jobs API schedule fired: its data names the job to run and its payload. 404 for a
+    schedule of no registered job (the scheduler's failure policy cannot make that better)."""
+    submission = await state.dispatcher.fire_schedule(name, await _json_or_none(request))
     return _recorded(submission)
 
 
@@ -140,16 +121,14 @@ def binding_router(registry: Registry) -> APIRouter:
 
 def _tick_route(job: str) -> Callable[[AppState], Awaitable[Recorded]]:
     async def fire(state: State) -> Recorded:
-        if await state.pauses.skip_firing(job):
-            return Recorded(run_id=None, created=False, paused=True)
-        dispatcher = state.dispatcher
-        submission = await dispatcher.fire_tick(dispatcher.job(job), utc_now())
-        return _recorded(submission)
+        return _recorded(await state.dispatcher.fire_tick(job))
 
     return fire
 
 
-def _recorded(submission: Submission) -> Recorded:
+def _recorded(submission: Submission | None) -> Recorded:
+    if submission is None:
+        return Recorded(run_id=None, created=False, paused=True)
     return Recorded(
         run_id=submission.run.id if submission.run else None,
         created=submission.created,

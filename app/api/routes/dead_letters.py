@@ -4,8 +4,7 @@ from typing import Annotated
 
 from fastapi import Query, status
 
-from app.api.actions import API_CALLER
-from app.api.deps import State, operator_router
+from app.api.deps import operator_router
 from app.api.schemas import (
     Accepted,
     DeadLetterOut,
@@ -14,6 +13,8 @@ from app.api.schemas import (
     RequeuedOut,
     problems,
 )
+from app.operations.actor import API_CALLER
+from app.services import State
 
 router = operator_router("/api/dead-letters", "dead letters")
 

@@ -7,8 +7,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from loguru import logger
 
-from app.api.deps import StartingApp
 from app.db.mongo import ping
+from app.services import StartingApp
 
 router = APIRouter(tags=["health"])
 

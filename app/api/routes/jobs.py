@@ -4,9 +4,10 @@ from typing import Annotated
 
 from fastapi import Body, Response, status
 
-from app.api.actions import API_CALLER
-from app.api.deps import State, operator_router
+from app.api.deps import operator_router
 from app.api.schemas import Accepted, JobOut, TriggerIn, problems
+from app.operations.actor import API_CALLER
+from app.services import State
 
 router = operator_router("/api/jobs", "jobs")
 

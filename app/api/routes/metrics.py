@@ -3,7 +3,8 @@
 from fastapi import APIRouter, Depends, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.api.deps import State, operator_auth
+from app.api.deps import operator_auth
+from app.services import State
 
 # A scrape every 15 s or so: the dead set is counted at most that often per instance.
 SCRAPE_COUNTS_MAX_AGE_SECONDS = 10.0

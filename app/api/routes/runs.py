@@ -4,11 +4,12 @@ from typing import Annotated
 
 from fastapi import Query, status
 
-from app.api.actions import API_CALLER
-from app.api.deps import State, operator_router
+from app.api.deps import operator_router
 from app.api.schemas import Accepted, Page, RunOut, problems
 from app.models.runs import RunStatus
+from app.operations.actor import API_CALLER
 from app.repositories.runs import UnknownRun
+from app.services import State
 
 router = operator_router("/api/runs", "runs")
 

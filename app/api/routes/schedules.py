@@ -4,10 +4,12 @@ from typing import Annotated
 
 from fastapi import Path, Response, status
 
-from app.api.actions import API_CALLER
-from app.api.deps import State, operator_router
-from app.api.schemas import ScheduleIn, problems
+from app.api.deps import operator_router
+from app.api.schemas import problems
 from app.models.schedules import JobSchedule
+from app.operations.actor import API_CALLER
+from app.operations.schedule_request import ScheduleIn
+from app.services import State
 
 router = operator_router("/api/schedules", "schedules")
 

@@ -14,7 +14,6 @@ from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from app.api.state import AppState
 from app.dashboard.actions import Done, act
 from app.dashboard.deps import ActingSession, CurrentSession, State
 from app.dashboard.pages import client_of, render
@@ -23,6 +22,7 @@ from app.models.run_query import RunQuery
 from app.models.runs import JobKind, JobRun, RunStatus, TriggerType
 from app.repositories.run_history import RunPage
 from app.repositories.runs import UnknownRun
+from app.services import AppState
 
 router = APIRouter()
 CSV_MAX_ROWS = 10_000

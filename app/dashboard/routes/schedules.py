@@ -11,12 +11,12 @@ from fastapi import APIRouter, Form, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from app.api.schemas import ScheduleIn
 from app.core.clock import utc_now
 from app.dashboard.actions import Done, act
 from app.dashboard.deps import ActingSession, CurrentSession, State
 from app.dashboard.pages import back_to, client_of, render
 from app.dispatch.errors import PayloadInvalid
+from app.operations.schedule_request import ScheduleIn
 
 router = APIRouter()
 BACK = "/dashboard/schedules"

@@ -1,16 +1,18 @@
-"""The resources the lifespan opens, handed to the routes through `request.state`."""
+"""The services start-up opens, handed to the routes of both faces through `request.state`,
+and the dependencies a route asks for them with."""
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Depends, Request
 from pymongo import AsyncMongoClient
 
-from app.api.actions import OperatorActions
 from app.core.config import Settings
 from app.dapr.sidecar import Sidecar
 from app.dispatch.dispatcher import Dispatcher
 from app.dispatch.heartbeat import Heartbeat
 from app.dispatch.metrics import RunMetrics
+from app.operations.actions import OperatorActions
 from app.repositories.audit import AuditRepository
 from app.repositories.instances import InstanceRepository
 from app.repositories.login_failures import LoginFailures
@@ -82,3 +84,18 @@ class Starting:
     async def run_here(self, run_id: str) -> str:
         """For the key sequencer actor, which may be called before start-up is done."""
         return await self.require().dispatcher.run_here(run_id)
+
+
+async def get_starting(request: Request) -> Starting:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a thread hop per request.
+    starting: Starting = request.state.starting
+    return starting
+
+
+async def get_state(request: Request) -> AppState:
+    """The app's resources; `StillStarting` (503) until start-up has opened them."""
+    return (await get_starting(request)).require()
+
+
+State = Annotated[AppState, Depends(get_state)]
+StartingApp = Annotated[Starting, Depends(get_starting)]

@@ -2,7 +2,7 @@
 through the dispatcher (or the sidecar, for schedules) and written to the audit log."""
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from app.core.clock import utc_now
 from app.dapr.sidecar import Sidecar
@@ -10,22 +10,11 @@ from app.dispatch.dispatcher import Dispatcher
 from app.dispatch.errors import DispatchError, UnknownJob
 from app.models.runs import JobRun
 from app.models.schedules import JobSchedule, ScheduleSpec
+from app.operations.actor import Actor
 from app.repositories.audit import AuditEntry, AuditRepository
 from app.repositories.pauses import Pause, PauseRepository
 from app.repositories.run_history import RunHistory
 from app.repositories.schedules import ScheduleRepository
-
-Role = Literal["operator", "viewer"]
-
-
-@dataclass(frozen=True)
-class Actor:
-    who: str
-    role: Role
-    client: str | None = None
-
-
-API_CALLER = Actor(who="api", role="operator")
 
 
 @dataclass
