@@ -26,7 +26,7 @@ rm -rf "$partial"
 # Low priority: the Dapr build and anything else on the machine go first. The crate's release
 # profile (thin LTO, one codegen unit) took ~18 min beside the Dapr build; without LTO and with
 # 16 units it builds in ~5 min on an idle 2-core machine, and serves as fast within the noise
-# (insert_many 6-11% slower, find_one_and_update and insert_one the same; README).
+# (insert_many 6-11% slower, find_one_and_update and insert_one the same; docs/development.md).
 CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
     nice -n 10 "$cargo" install "secantus-mdb@$SECANTUS_MDB_VERSION" --ignore-rust-version \
     --root "$partial" --quiet >&2

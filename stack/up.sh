@@ -90,7 +90,7 @@ pick_mongo_server() {
     fi
     log "!!! secantusdb: the Rust server (secantus-mdb) did not build; see $STATE_DIR/logs/secantus-build.log"
     log "!!! FALLING BACK to the Python server secantusd-py: several times slower, and it scans"
-    log "!!! whole collections for some query shapes (README, 'The local stack')"
+    log "!!! whole collections for some query shapes (docs/development.md, 'The local stack')"
 }
 
 install_redis

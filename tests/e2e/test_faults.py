@@ -1,7 +1,7 @@
 """The fault suite: three instances on the real stack while apps, sidecars, the database and
 Redis die and come back. Afterwards every published event is applied exactly once (counted by
 the handler's effects per event id) or is dead with its reason; the reconciliation is printed
-and written to .state/reliability.json for the README's table.
+and written to .state/reliability.json for the table in docs/reliability.md.
 
 The tests run in file order on one cluster.
 """

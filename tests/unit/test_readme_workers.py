@@ -1,4 +1,5 @@
-"""The README's "Adding a worker" files are complete: each type-checks and registers."""
+"""The example workers of the README and of docs/writing-workers.md are complete files: each
+type-checks and registers."""
 
 import re
 import subprocess
@@ -6,7 +7,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-SECTION = re.compile(r"^## Adding a worker\n(.*?)^## ", re.S | re.M)
+DOCUMENTS = [REPO / "README.md", REPO / "docs" / "writing-workers.md"]
 PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 REGISTER_ALL = """
@@ -20,9 +21,8 @@ print(sorted({w.name for w in registry} - before))
 
 
 def _example_files(directory: Path) -> list[str]:
-    section = SECTION.search((REPO / "README.md").read_text())
-    assert section is not None, "README.md has no 'Adding a worker' section"
-    blocks = [b for b in PYTHON_BLOCK.findall(section.group(1)) if "@registry." in b]
+    texts = [document.read_text() for document in DOCUMENTS]
+    blocks = [b for text in texts for b in PYTHON_BLOCK.findall(text) if "@registry." in b]
     modules = []
     for number, block in enumerate(blocks):
         (directory / f"readme_worker_{number}.py").write_text(block)
@@ -56,6 +56,7 @@ def test_every_example_file_type_checks_and_registers(tmp_path: Path) -> None:
                 "store_page_views",
                 "reindex_products",
                 "sync_crm",
+                "record_page_view",
             ]
         )
     )
