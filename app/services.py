@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from pymongo import AsyncMongoClient
 
 from app.core.config import Settings
+from app.core.errors import Refused
 from app.dapr.sidecar import Sidecar
 from app.dispatch.dispatcher import Dispatcher
 from app.dispatch.heartbeat import Heartbeat
@@ -49,12 +50,17 @@ class AppState:
     revoked_sessions: RevokedSessions
 
 
-class StillStarting(Exception):
+class StillStarting(Refused):
     """A request that needs the app's resources before start-up has opened them: 503."""
+
+    status_code = 503
 
     def __init__(self, waiting_for: str) -> None:
         super().__init__(f"starting: waiting for {waiting_for}")
         self.waiting_for = waiting_for
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "1"}
 
 
 @dataclass

@@ -11,9 +11,10 @@ from urllib.parse import quote
 import httpx
 
 from app.actors.interfaces import KEY_SEQUENCER, RUN_LEASE, TICK_COORDINATOR
+from app.core.errors import AevatarError
 
 
-class ActorUnavailable(Exception):
+class ActorUnavailable(AevatarError):
     """The actor could not be reached or failed; the message says how."""
 
 

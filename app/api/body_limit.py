@@ -11,11 +11,13 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.errors import AevatarError
+
 # Deliveries, answered DROP; every other route (actor calls and bindings included) answers 413.
 DELIVERY_PREFIXES = ("/events/", "/dead-letters/")
 
 
-class BodyTooLarge(Exception):
+class BodyTooLarge(AevatarError):
     pass
 
 

@@ -20,6 +20,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from app.core.errors import StartRefused
+
 LogLevel = Literal["Verbose", "Debug", "Information", "Warning", "Error", "Fatal"]
 
 
@@ -185,7 +187,7 @@ class Settings(_FileAndEnvironment):
 SectionT = TypeVar("SectionT", bound=BaseModel)
 
 
-class SectionInvalid(ValueError):
+class SectionInvalid(StartRefused, ValueError):
     """A worker module's settings section has a value its model refuses."""
 
 

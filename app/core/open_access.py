@@ -9,6 +9,7 @@ that says so in its name (`Api:AllowAnonymousOperators`, `Dapr:AllowAnonymousSid
 from loguru import logger
 
 from app.core.config import Settings
+from app.core.errors import StartRefused
 
 SIDECAR_TOKEN_MISSING = (
     "APP_API_TOKEN (Dapr:AppApiToken) is not set: the sidecar's routes (events, bindings, "
@@ -22,7 +23,7 @@ OPERATOR_TOKEN_MISSING = (
 )
 
 
-class OpenAccessRefused(RuntimeError):
+class OpenAccessRefused(StartRefused):
     """The settings would serve an audience without its token, and nobody asked for that."""
 
 

@@ -6,6 +6,7 @@ from typing import Any, Self
 import httpx
 
 from app.core.config import Settings
+from app.core.errors import Refused
 
 
 class Sidecar:
@@ -57,12 +58,15 @@ class Sidecar:
             _raise_for_status(response)
 
 
-class SidecarError(Exception):
-    """The sidecar refused a call; the message carries its error code and text."""
+class SidecarError(Refused):
+    """The sidecar refused a call; the message carries its error code and text (502: the
+    gateway the app depends on said no)."""
 
-    def __init__(self, status_code: int, body: str) -> None:
-        super().__init__(f"sidecar answered {status_code}: {body}")
-        self.status_code = status_code
+    status_code = 502
+
+    def __init__(self, sidecar_status: int, body: str) -> None:
+        super().__init__(f"sidecar answered {sidecar_status}: {body}")
+        self.sidecar_status = sidecar_status
 
 
 def _raise_for_status(response: httpx.Response) -> None:

@@ -1,4 +1,4 @@
-"""The dashboard's actions map the operator actions' refusals to a message on the page."""
+"""The dashboard's actions show an operator verb's refusal (`Refused`) as a message on the page."""
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -7,8 +7,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from fastapi import Request
 from starlette.responses import Response
 
+from app.core.errors import Refused
 from app.dashboard.pages import back_to
-from app.operations.refusals import REFUSALS
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ async def act(
     target = back or referer or "/dashboard"
     try:
         done = await action()
-    except REFUSALS as refused:
+    except Refused as refused:
         return back_to(target, problem=str(refused))
     return back_to(done.go_to or target, notice=done.notice)
 

@@ -4,11 +4,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Response
 
+from app.core.errors import AevatarError, Refused
 from app.dashboard.session import COOKIE, Session, Sessions
 from app.services import State, get_state
 
 
-class LoginRequired(Exception):
+class LoginRequired(AevatarError):
     """No valid session: the browser is sent to the login page."""
 
     def __init__(self, next_path: str) -> None:
@@ -16,8 +17,11 @@ class LoginRequired(Exception):
         self.next_path = next_path
 
 
-class ActionRefused(Exception):
-    """A viewer's action, or a form without the session's CSRF token: 403."""
+class ActionRefused(Refused):
+    """A viewer's action, or a form without the session's CSRF token: 403 (the dashboard
+    answers it with a page of its own)."""
+
+    status_code = 403
 
 
 def sessions_of(request: Request) -> Sessions:

@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from app.core.errors import AevatarError
 from app.workers.context import BatchContext, JobContext
 
 if TYPE_CHECKING:
     from app.workers.registry import Job
 
 
-class BatchTimedOut(Exception):
+class BatchTimedOut(AevatarError):
     """The batch call ran longer than its worker's timeout: every run of the batch failed."""
 
 

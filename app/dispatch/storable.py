@@ -12,12 +12,14 @@ from typing import Any
 
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
+from app.core.errors import AevatarError
+
 # MongoDB nests documents 100 deep; the run document itself takes a few of those levels.
 MAX_DEPTH = 64
 MAX_RAW_CHARS = 16_384
 
 
-class ResultNotStorable(Exception):
+class ResultNotStorable(AevatarError):
     """A handler returned something the run history cannot hold; the message names it."""
 
 

@@ -13,10 +13,12 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from app.core.errors import AevatarError
+
 RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 
-class ExternalServiceError(Exception):
+class ExternalServiceError(AevatarError):
     """The external system kept failing, or answered with an error retrying cannot fix."""
 
 

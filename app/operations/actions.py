@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.core.clock import utc_now
+from app.core.errors import Refused
 from app.dapr.sidecar import Sidecar
 from app.dispatch.dispatcher import Dispatcher
 from app.dispatch.errors import DispatchError, UnknownJob
@@ -23,7 +24,9 @@ class Requeued:
     skipped: dict[str, str] = field(default_factory=dict)
 
 
-class UnknownSchedule(LookupError):
+class UnknownSchedule(Refused, LookupError):
+    status_code = 404
+
     def __init__(self, name: str) -> None:
         super().__init__(f"no schedule named {name!r}")
         self.name = name

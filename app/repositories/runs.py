@@ -15,6 +15,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 
+from app.core.errors import Refused
 from app.db.grouped import GroupedInserts, GroupedLookups
 from app.db.mongo import Database, Document
 from app.models.runs import Attempt, JobRun, Progress, Refusal, RunError, RunStatus
@@ -394,7 +395,9 @@ class Claimed:
     """For a run whose owner's lease ran out: the run as that owner left it."""
 
 
-class UnknownRun(LookupError):
+class UnknownRun(Refused, LookupError):
+    status_code = 404
+
     def __init__(self, run_id: str) -> None:
         super().__init__(f"no run with id {run_id!r}")
         self.run_id = run_id

@@ -1,8 +1,10 @@
 """The errors a handler raises to steer its run. Map them by class, never by message."""
 
+from app.core.errors import AevatarError
 
-class WorkerError(Exception):
-    """The root of the errors the dispatcher understands."""
+
+class WorkerError(AevatarError):
+    """The root of the errors a handler steers its run with (app/core/errors.py)."""
 
 
 class RetryLater(WorkerError):

@@ -20,6 +20,7 @@ from typing import Any, TypedDict, TypeVar, Unpack, cast, overload
 from pydantic import BaseModel
 
 from app.core.config import Settings
+from app.core.errors import StartRefused
 from app.dispatch.retry import RetryPolicy
 from app.models.runs import JobKind
 from app.workers.context import BatchContext, JobContext
@@ -69,7 +70,7 @@ ForPayload = Callable[[PayloadHandler[PayloadT]], PayloadHandler[PayloadT]]
 ForBatch = Callable[[BatchHandler[PayloadT]], BatchHandler[PayloadT]]
 
 
-class RegistrationError(Exception):
+class RegistrationError(StartRefused):
     """A job cannot be registered as written; the message says how to fix it."""
 
 

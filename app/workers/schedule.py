@@ -11,13 +11,15 @@ from datetime import UTC, datetime, timedelta
 
 from croniter import croniter
 
+from app.core.errors import AevatarError
+
 _EVERY = re.compile(r"^@every\s+((?:\d+(?:\.\d+)?(?:ms|s|m|h))+)$")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
 
 
-class InvalidSchedule(ValueError):
+class InvalidSchedule(AevatarError, ValueError):
     pass
 
 
