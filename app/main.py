@@ -6,14 +6,12 @@ import os
 import socket
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from datetime import timedelta
 
 from dapr.ext.fastapi import DaprActor
 from fastapi import FastAPI
 from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.trace.export import SpanExporter
 from pydantic import BaseModel
-from pymongo import AsyncMongoClient
 
 from app.actors.hosting import configure_actor_runtime, register_actors
 from app.actors.late_client import LateActorClient
@@ -27,24 +25,8 @@ from app.core.logging import configure_logging
 from app.core.open_access import refuse_open_access
 from app.core.telemetry import create_telemetry, instrument
 from app.core.version import VERSION
-from app.dapr.sidecar import Sidecar
 from app.dashboard import mount_dashboard
-from app.db.mongo import Document, database_of
-from app.dispatch.dispatcher import Dispatcher
-from app.dispatch.engine import EngineParts
-from app.dispatch.heartbeat import Heartbeat
-from app.dispatch.metrics import RunMetrics
-from app.operations.actions import OperatorActions
-from app.repositories.audit import AuditRepository
-from app.repositories.instances import InstanceRepository
-from app.repositories.login_failures import LoginFailures
-from app.repositories.pauses import PauseRepository
-from app.repositories.revoked_sessions import RevokedSessions
-from app.repositories.run_counts import RunCounts
-from app.repositories.run_history import RunHistory
-from app.repositories.run_stats import RunStatsRepository
-from app.repositories.schedules import ScheduleRepository
-from app.services import AppState, Starting
+from app.services import Starting
 from app.startup import AppStart
 from app.workers.registry import RegistrationError, Registry
 from app.workers.registry import registry as default_registry
@@ -85,7 +67,6 @@ def create_app(
         telemetry=telemetry,
         sections=sections,
         actor_client=actor_client,
-        app_state=_app_state,
     )
 
     @asynccontextmanager
@@ -140,54 +121,6 @@ def _include_routes(app: FastAPI, settings: Settings, registry: Registry) -> Non
         app.include_router(router)
     app.include_router(dapr.binding_router(registry))
     mount_dashboard(app, settings)
-
-
-def _app_state(
-    *,
-    settings: Settings,
-    parts: EngineParts,
-    mongo: AsyncMongoClient[Document],
-    sidecar: Sidecar,
-    dispatcher: Dispatcher,
-    metrics: RunMetrics,
-    heartbeat: Heartbeat,
-) -> AppState:
-    db = database_of(mongo)
-    schedules, pauses, audit = ScheduleRepository(db), PauseRepository(db), AuditRepository(db)
-    history = RunHistory(db)
-    actions = OperatorActions(
-        dispatcher=dispatcher,
-        history=history,
-        schedules=schedules,
-        pauses=pauses,
-        sidecar=sidecar,
-        audit=audit,
-    )
-    return AppState(
-        settings=settings,
-        registry=parts.registry,
-        mongo=mongo,
-        sidecar=sidecar,
-        dispatcher=dispatcher,
-        runs=parts.runs,
-        history=history,
-        counts=RunCounts(history),
-        schedules=schedules,
-        instance=parts.instance,
-        actions=actions,
-        pauses=pauses,
-        audit=audit,
-        instances=InstanceRepository(db),
-        run_stats=RunStatsRepository(db),
-        metrics=metrics,
-        heartbeat=heartbeat,
-        login_failures=LoginFailures(
-            db,
-            allowed=settings.api.login_failures_allowed,
-            window=timedelta(minutes=settings.api.login_lockout_minutes),
-        ),
-        revoked_sessions=RevokedSessions(db),
-    )
 
 
 def _configure_logging_and_refuse_open_access(settings: Settings) -> None:

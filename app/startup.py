@@ -12,21 +12,24 @@ import asyncio
 import gc
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from datetime import timedelta
 from typing import Any
 
 import httpx
 from loguru import logger
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
+from pymongo import AsyncMongoClient
 from pymongo.errors import ConnectionFailure
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from app.actors.client import ActorClient
 from app.actors.hosting import connect_actor_client
 from app.actors.late_client import LateActorClient
+from app.core.config import Settings
 from app.core.telemetry import Telemetry
 from app.dapr.sidecar import Sidecar
-from app.db.mongo import create_client, database_of
+from app.db.mongo import Document, create_client, database_of
 from app.dispatch.context_factory import ContextFactory
 from app.dispatch.dispatcher import Dispatcher
 from app.dispatch.engine import EngineParts
@@ -35,12 +38,18 @@ from app.dispatch.heartbeat import Heartbeat
 from app.dispatch.metrics import RunMetrics
 from app.dispatch.stats import RunStats
 from app.integrations.http import DEFAULT_TIMEOUT_SECONDS, ResilientHttp
+from app.operations.actions import OperatorActions
+from app.repositories.audit import AuditRepository
+from app.repositories.instances import InstanceRepository
+from app.repositories.login_failures import LoginFailures
 from app.repositories.pauses import PauseRepository
+from app.repositories.revoked_sessions import RevokedSessions
+from app.repositories.run_counts import RunCounts
+from app.repositories.run_history import RunHistory
+from app.repositories.run_stats import RunStatsRepository
 from app.repositories.runs import RunRepository
 from app.repositories.schedules import ScheduleRepository
 from app.services import AppState, Starting
-
-AppStateOf = Callable[..., AppState]
 
 _MAX_WAIT_SECONDS = 5.0
 
@@ -53,13 +62,11 @@ class AppStart:
         telemetry: Telemetry,
         sections: dict[type[BaseModel], BaseModel],
         actor_client: LateActorClient | None,
-        app_state: AppStateOf,
     ) -> None:
         self._starting = starting
         self._telemetry = telemetry
         self._sections = sections
         self._actor_client = actor_client
-        self._app_state = app_state
         self._beating: asyncio.Task[None] | None = None
 
     async def run(self, stack: AsyncExitStack) -> None:
@@ -119,11 +126,10 @@ class AppStart:
             tracer=self._telemetry.tracer,
             metrics=run_metrics,
         )
-        dispatcher = Dispatcher(
-            parts, executor, schedules=ScheduleRepository(db), pauses=PauseRepository(db)
-        )
+        schedules, pauses = ScheduleRepository(db), PauseRepository(db)
+        dispatcher = Dispatcher(parts, executor, schedules=schedules, pauses=pauses)
         heartbeat = Heartbeat(parts=parts, executor=executor, metrics=run_metrics, db=db)
-        state = self._app_state(
+        state = _app_state(
             settings=settings,
             parts=parts,
             mongo=mongo,
@@ -131,6 +137,8 @@ class AppStart:
             dispatcher=dispatcher,
             metrics=run_metrics,
             heartbeat=heartbeat,
+            schedules=schedules,
+            pauses=pauses,
         )
         await state.login_failures.ensure_indexes()
         await state.revoked_sessions.ensure_indexes()
@@ -167,3 +175,54 @@ class AppStart:
         async for try_once in retrying:
             with try_once:
                 await attempt()
+
+
+def _app_state(
+    *,
+    settings: Settings,
+    parts: EngineParts,
+    mongo: AsyncMongoClient[Document],
+    sidecar: Sidecar,
+    dispatcher: Dispatcher,
+    metrics: RunMetrics,
+    heartbeat: Heartbeat,
+    schedules: ScheduleRepository,
+    pauses: PauseRepository,
+) -> AppState:
+    """The services both faces use, over what start-up opened."""
+    db = database_of(mongo)
+    audit = AuditRepository(db)
+    history = RunHistory(db)
+    actions = OperatorActions(
+        dispatcher=dispatcher,
+        history=history,
+        schedules=schedules,
+        pauses=pauses,
+        sidecar=sidecar,
+        audit=audit,
+    )
+    return AppState(
+        settings=settings,
+        registry=parts.registry,
+        mongo=mongo,
+        sidecar=sidecar,
+        dispatcher=dispatcher,
+        runs=parts.runs,
+        history=history,
+        counts=RunCounts(history),
+        schedules=schedules,
+        instance=parts.instance,
+        actions=actions,
+        pauses=pauses,
+        audit=audit,
+        instances=InstanceRepository(db),
+        run_stats=RunStatsRepository(db),
+        metrics=metrics,
+        heartbeat=heartbeat,
+        login_failures=LoginFailures(
+            db,
+            allowed=settings.api.login_failures_allowed,
+            window=timedelta(minutes=settings.api.login_lockout_minutes),
+        ),
+        revoked_sessions=RevokedSessions(db),
+    )

@@ -52,14 +52,10 @@ async def log_in(
     if lockout is not None:
         minutes = math.ceil((lockout.until - now) / timedelta(minutes=1))
         log.bind(locked=lockout.key).warning("dashboard login refused: too many wrong tokens")
-        return render(
+        return _login_refused(
             request,
-            "login.html",
-            None,
-            page="login",
-            next=_safe_next(next),
-            problem=f"Too many wrong tokens from here or under this name: try again in "
-            f"{minutes} min.",
+            next,
+            f"Too many wrong tokens from here or under this name: try again in {minutes} min.",
             status_code=429,
             headers={"Retry-After": str(max(1, int((lockout.until - now).total_seconds())))},
         )
@@ -67,14 +63,8 @@ async def log_in(
     if role is None:
         await state.login_failures.count(keys, now)
         log.warning("dashboard login refused: wrong token")
-        return render(
-            request,
-            "login.html",
-            None,
-            page="login",
-            next=_safe_next(next),
-            problem="That token is not the operator's or the viewer's.",
-            status_code=401,
+        return _login_refused(
+            request, next, "That token is not the operator's or the viewer's.", status_code=401
         )
     await state.login_failures.clear(keys)
     _, cookie = sessions.issue(role=role, name=name or role)
@@ -82,6 +72,27 @@ async def log_in(
     response = back_to(_safe_next(next))
     set_session_cookie(response, request, cookie, sessions.max_age_seconds)
     return response
+
+
+def _login_refused(
+    request: Request,
+    next_path: str,
+    problem: str,
+    *,
+    status_code: int,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The login form again, saying why the login was refused."""
+    return render(
+        request,
+        "login.html",
+        None,
+        page="login",
+        next=_safe_next(next_path),
+        problem=problem,
+        status_code=status_code,
+        headers=headers,
+    )
 
 
 @router.post("/logout")
