@@ -12,7 +12,7 @@ from app.core.errors import Refused
 from app.dapr.sidecar import Sidecar
 from app.dispatch.dispatcher import Dispatcher
 from app.dispatch.heartbeat import Heartbeat
-from app.dispatch.metrics import RunMetrics
+from app.observability.metrics import RunMetrics
 from app.operations.actions import OperatorActions
 from app.repositories.audit import AuditRepository
 from app.repositories.instances import InstanceRepository

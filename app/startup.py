@@ -35,9 +35,9 @@ from app.dispatch.dispatcher import Dispatcher
 from app.dispatch.engine import EngineParts
 from app.dispatch.executor import RunExecutor
 from app.dispatch.heartbeat import Heartbeat
-from app.dispatch.metrics import RunMetrics
-from app.dispatch.stats import RunStats
 from app.integrations.http import DEFAULT_TIMEOUT_SECONDS, ResilientHttp
+from app.observability.metrics import RunMetrics
+from app.observability.run_stats import RunStats
 from app.operations.actions import OperatorActions
 from app.repositories.audit import AuditRepository
 from app.repositories.instances import InstanceRepository

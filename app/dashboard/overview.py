@@ -2,16 +2,15 @@
 and the live instances, read from indexed counts, the run statistics and the heartbeats."""
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
 from markupsafe import Markup
 
 from app.dashboard.charts import Bucket, throughput_chart
-from app.dispatch.stats import percentile_ms
+from app.observability.tally import Tally
 from app.repositories.instances import InstanceBeat
-from app.repositories.run_stats import PeriodStats
 from app.services import AppState
 
 Window = Literal["hour", "day"]
@@ -23,35 +22,12 @@ FAILED_OUTCOMES = ("failed", "dead", "cancelled")
 
 
 @dataclass
-class JobFigures:
-    job: str
-    kind: str
-    statuses: Counter[str] = field(default_factory=Counter)
-    duration: Counter[int] = field(default_factory=Counter)
-    wait: Counter[int] = field(default_factory=Counter)
-
-    @property
-    def finished(self) -> int:
-        return sum(self.statuses.values())
-
-    @property
-    def success_rate(self) -> float | None:
-        return self.statuses["succeeded"] / self.finished if self.finished else None
-
-    def run_ms(self, fraction: float) -> float | None:
-        return percentile_ms(self.duration, fraction)
-
-    def wait_ms(self, fraction: float) -> float | None:
-        return percentile_ms(self.wait, fraction)
-
-
-@dataclass
 class Overview:
     window: Window
     counts: dict[str, int]
     finished: Counter[str]
     chart: Markup
-    jobs: list[JobFigures]
+    jobs: list[Tally]
     instances: list[InstanceBeat]
 
 
@@ -64,7 +40,7 @@ async def live_counts(state: AppState) -> dict[str, int]:
     return await state.counts.get(max_age_seconds=COUNTS_MAX_AGE_SECONDS)
 
 
-async def job_figures(state: AppState, *, window: Window, now: datetime) -> list[JobFigures]:
+async def job_figures(state: AppState, *, window: Window, now: datetime) -> list[Tally]:
     stats = await _stats_of(state, window, now)
     return list(_per_job(stats).values())
 
@@ -95,18 +71,16 @@ async def build_overview(state: AppState, *, window: Window, now: datetime) -> O
     )
 
 
-async def _stats_of(state: AppState, window: Window, now: datetime) -> list[PeriodStats]:
+async def _stats_of(state: AppState, window: Window, now: datetime) -> list[Tally]:
     period, step, count = _WINDOWS[window]
     return await state.run_stats.since(period=period, start=_floor(now, step) - step * (count - 1))
 
 
-def _per_job(stats: list[PeriodStats]) -> dict[str, JobFigures]:
-    jobs: dict[str, JobFigures] = {}
+def _per_job(stats: list[Tally]) -> dict[str, Tally]:
+    jobs: dict[str, Tally] = {}
     for period in stats:
-        figures = jobs.setdefault(period.job, JobFigures(job=period.job, kind=period.kind))
-        figures.statuses.update(period.statuses)
-        figures.duration.update(period.duration)
-        figures.wait.update(period.wait)
+        jobs.setdefault(period.job, Tally(job=period.job, kind=period.kind, start=period.start))
+        jobs[period.job].merge(period)
     return jobs
 
 

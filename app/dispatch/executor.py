@@ -29,9 +29,9 @@ from app.dispatch.flight import Flight, StopReason, Storage
 from app.dispatch.late_task import LateTask
 from app.dispatch.lease import RunLeaseKeeper
 from app.dispatch.lifecycle import Outcome, attempt_outcome, stopped_outcome
-from app.dispatch.metrics import RunMetrics
-from app.dispatch.stats import FinishedAttempt
 from app.models.runs import Attempt, JobRun, RunError, RunStatus
+from app.observability.metrics import RunMetrics
+from app.observability.tally import FinishedAttempt
 from app.workers.context import JobContext
 from app.workers.registry import Job
 

@@ -14,7 +14,7 @@ from app.core.version import VERSION
 from app.db.mongo import Database
 from app.dispatch.engine import EngineParts
 from app.dispatch.executor import RunExecutor
-from app.dispatch.metrics import RunMetrics
+from app.observability.metrics import RunMetrics
 from app.repositories.instances import InstanceBeat, InstanceRepository
 from app.repositories.run_stats import RunStatsRepository
 
@@ -58,7 +58,7 @@ class Heartbeat:
         self._stop.set()
 
     async def run(self) -> None:
-        self._metrics.in_flight.set_function(lambda: self._executor.in_flight)
+        self._metrics.in_flight.read_with(lambda: self._executor.in_flight)
         try:
             await self._stats.ensure_indexes()
         except Exception as exc:

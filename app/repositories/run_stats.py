@@ -1,33 +1,20 @@
 """The `run_stats` collection: per job, runs by status and latency histograms, by minute (the
 last hour's chart and percentiles) and by hour (the last day's). Written by each instance's
-heartbeat (`app.dispatch.stats`), read by the dashboard."""
+heartbeat (`app.observability.run_stats`), read by the dashboard."""
 
 from collections import Counter
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
 from pymongo import ASCENDING, IndexModel, UpdateOne
 
 from app.db.mongo import Database, Document
-from app.dispatch.stats import Tally
+from app.observability.tally import Tally
 
 COLLECTION = "run_stats"
 Period = Literal["minute", "hour"]
 
 INDEXES = [IndexModel([("period", ASCENDING), ("start", ASCENDING)], name="period_start")]
-
-
-@dataclass
-class PeriodStats:
-    """One job's figures over one minute or hour."""
-
-    job: str
-    kind: str
-    start: datetime
-    statuses: Counter[str]
-    duration: Counter[int]
-    wait: Counter[int]
 
 
 class RunStatsRepository:
@@ -44,8 +31,8 @@ class RunStatsRepository:
             increments: Document = {f"statuses.{k}": n for k, n in tally.statuses.items()}
             increments |= {f"duration.{k}": n for k, n in tally.duration.items()}
             increments |= {f"wait.{k}": n for k, n in tally.wait.items()}
-            hour = tally.minute.replace(minute=0)
-            for period, start in (("minute", tally.minute), ("hour", hour)):
+            hour = tally.start.replace(minute=0)
+            for period, start in (("minute", tally.start), ("hour", hour)):
                 writes.append(
                     UpdateOne(
                         {"_id": f"{period}|{start.isoformat()}|{tally.job}"},
@@ -64,7 +51,7 @@ class RunStatsRepository:
         if writes:
             await self._stats.bulk_write(writes, ordered=False)
 
-    async def since(self, *, period: Period, start: datetime) -> list[PeriodStats]:
+    async def since(self, *, period: Period, start: datetime) -> list[Tally]:
         cursor = self._stats.find({"period": period, "start": {"$gte": start}})
         return [_out(document) async for document in cursor]
 
@@ -72,11 +59,11 @@ class RunStatsRepository:
         return (await self._stats.delete_many({"start": {"$lt": cutoff}})).deleted_count
 
 
-def _out(document: Document) -> PeriodStats:
+def _out(document: Document) -> Tally:
     def counter(name: str) -> Counter[int]:
         return Counter({int(k): int(v) for k, v in (document.get(name) or {}).items()})
 
-    return PeriodStats(
+    return Tally(
         job=document["job"],
         kind=document["kind"],
         start=document["start"],

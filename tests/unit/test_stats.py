@@ -2,8 +2,9 @@
 
 from datetime import UTC, datetime
 
-from app.dispatch.stats import BUCKETS_MS, FinishedAttempt, RunStats, bucket_of, percentile_ms
 from app.models.runs import RunStatus
+from app.observability.run_stats import RunStats
+from app.observability.tally import BUCKETS_MS, FinishedAttempt, bucket_of, percentile_ms
 
 AT = datetime(2026, 12, 1, 10, 30, 15, tzinfo=UTC)
 
@@ -32,14 +33,14 @@ def test_tallies_are_kept_per_job_and_minute_and_given_back_after_a_failed_write
         FinishedAttempt("a", "event", RunStatus.SUCCEEDED, 4, 30, AT.replace(minute=31)),
     )
     taken = stats.take()
-    assert [(t.minute.minute, dict(t.statuses)) for t in taken] == [
+    assert [(t.start.minute, dict(t.statuses)) for t in taken] == [
         (30, {"succeeded": 2, "dead": 1}),
         (31, {"succeeded": 1}),
     ]
     assert stats.take() == []
     stats.give_back(taken)
     stats.attempt_finished(FinishedAttempt("a", "event", RunStatus.FAILED, 9, None, AT))
-    again = {t.minute.minute: t for t in stats.take()}
+    again = {t.start.minute: t for t in stats.take()}
     assert dict(again[30].statuses) == {"succeeded": 2, "dead": 1, "failed": 1}
     assert sum(again[30].duration.values()) == 4
     assert sum(again[31].wait.values()) == 1
