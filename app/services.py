@@ -1,8 +1,9 @@
 """The services start-up opens, handed to the routes of both faces through `request.state`,
-and the dependencies a route asks for them with."""
+and the typed dependencies a route asks for them with, one per service."""
 
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from pymongo import AsyncMongoClient
@@ -29,6 +30,8 @@ from app.workers.registry import Registry
 
 @dataclass(frozen=True)
 class AppState:
+    """What start-up opens. Routes never take it whole: each asks for the services it uses."""
+
     settings: Settings
     registry: Registry
     mongo: AsyncMongoClient[dict[str, Any]]
@@ -103,5 +106,44 @@ async def get_state(request: Request) -> AppState:
     return (await get_starting(request)).require()
 
 
-State = Annotated[AppState, Depends(get_state)]
+_Service = TypeVar("_Service")
+
+
+def _opened(
+    pick: Callable[[AppState], _Service],
+) -> Callable[[Request], Coroutine[Any, Any, _Service]]:
+    async def service(request: Request) -> _Service:
+        return pick(await get_state(request))
+
+    return service
+
+
+async def _workers(request: Request) -> Registry:
+    return (await get_starting(request)).registry
+
+
+async def _settings(request: Request) -> Settings:
+    return (await get_starting(request)).settings
+
+
+revocations_of = _opened(lambda state: state.revoked_sessions)
+
 StartingApp = Annotated[Starting, Depends(get_starting)]
+# Known from the first request on:
+Workers = Annotated[Registry, Depends(_workers)]
+AppSettings = Annotated[Settings, Depends(_settings)]
+# Opened by start-up (503 until then):
+Engine = Annotated[Dispatcher, Depends(_opened(lambda state: state.dispatcher))]
+Actions = Annotated[OperatorActions, Depends(_opened(lambda state: state.actions))]
+Runs = Annotated[RunRepository, Depends(_opened(lambda state: state.runs))]
+History = Annotated[RunHistory, Depends(_opened(lambda state: state.history))]
+Counts = Annotated[RunCounts, Depends(_opened(lambda state: state.counts))]
+Stats = Annotated[RunStatsRepository, Depends(_opened(lambda state: state.run_stats))]
+Schedules = Annotated[ScheduleRepository, Depends(_opened(lambda state: state.schedules))]
+Pauses = Annotated[PauseRepository, Depends(_opened(lambda state: state.pauses))]
+Audit = Annotated[AuditRepository, Depends(_opened(lambda state: state.audit))]
+Instances = Annotated[InstanceRepository, Depends(_opened(lambda state: state.instances))]
+Heartbeats = Annotated[Heartbeat, Depends(_opened(lambda state: state.heartbeat))]
+Metrics = Annotated[RunMetrics, Depends(_opened(lambda state: state.metrics))]
+FailedLogins = Annotated[LoginFailures, Depends(_opened(lambda state: state.login_failures))]
+Revocations = Annotated[RevokedSessions, Depends(revocations_of)]

@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -107,3 +108,11 @@ async def until_started(client: "httpx.AsyncClient", within: float = 60.0) -> No
         return bool(response.json()["phase"] == "started")
 
     await eventually(started, within=within, interval=0.05, what="the app's start-up")
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port

@@ -18,18 +18,26 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.dapr.cloudevents import CloudEvent
 from app.dapr.outcomes import DeliveryOutcome
-from app.services import AppState
+from app.dispatch.dispatcher import Dispatcher
+from app.workers.registry import Registry
 
 DELIVERY_PREFIX = "/events/"
 _ANSWERS = {outcome: json.dumps({"status": outcome.value}).encode() for outcome in DeliveryOutcome}
 
 
 async def answer_delivery(
-    state: AppState, *, pubsub: str, topic: str, content_type: str, body: bytes
+    engine: Dispatcher,
+    workers: Registry,
+    *,
+    default_pubsub: str,
+    pubsub: str,
+    topic: str,
+    content_type: str,
+    body: bytes,
 ) -> DeliveryOutcome:
     """One CloudEvent from the sidecar: SUCCESS, RETRY or DROP."""
     log = logger.bind(pubsub=pubsub, topic=topic)
-    job = state.registry.by_topic(pubsub, topic, default_pubsub=state.settings.dapr.pubsub_name)
+    job = workers.by_topic(pubsub, topic, default_pubsub=default_pubsub)
     if job is None:
         log.error("no handler for this topic: register one with @registry.event_handler(...)")
         return DeliveryOutcome.DROP
@@ -44,7 +52,7 @@ async def answer_delivery(
         log.bind(error=str(exc)[:500]).warning("not a CloudEvent: dropped")
         return DeliveryOutcome.DROP
     try:
-        return await state.dispatcher.deliver(job, event)
+        return await engine.deliver(job, event)
     except Exception:
         log.bind(job=job.name, event_id=event.id).exception(
             "could not record the run; asking Dapr to redeliver"
@@ -81,7 +89,9 @@ class DeliveryLane:
         token = context.attach(propagate.extract(headers))
         try:
             outcome = await answer_delivery(
-                state,
+                state.dispatcher,
+                state.registry,
+                default_pubsub=state.settings.dapr.pubsub_name,
                 pubsub=pubsub,
                 topic=topic,
                 content_type=headers.get("content-type", ""),

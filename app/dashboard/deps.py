@@ -6,7 +6,7 @@ from fastapi import Depends, Request, Response
 
 from app.core.errors import AevatarError, Refused
 from app.dashboard.session import COOKIE, Session, Sessions
-from app.services import State, get_state
+from app.services import revocations_of
 
 
 class LoginRequired(AevatarError):
@@ -44,8 +44,8 @@ async def current_session(request: Request) -> Session:
 
 
 async def _revoked(request: Request, session: Session) -> bool:
-    state = await get_state(request)
-    return await state.revoked_sessions.is_revoked(session.sid)
+    revocations = await revocations_of(request)
+    return await revocations.is_revoked(session.sid)
 
 
 def set_session_cookie(response: Response, request: Request, value: str, max_age: int) -> None:
@@ -75,5 +75,3 @@ async def acting_session(request: Request, session: CurrentSession) -> Session:
 
 
 ActingSession = Annotated[Session, Depends(acting_session)]
-
-__all__ = ["ActingSession", "CurrentSession", "State"]

@@ -10,8 +10,9 @@ from markupsafe import Markup
 
 from app.dashboard.charts import Bucket, throughput_chart
 from app.observability.tally import Tally
-from app.repositories.instances import InstanceBeat
-from app.services import AppState
+from app.repositories.instances import InstanceBeat, InstanceRepository
+from app.repositories.run_counts import RunCounts
+from app.repositories.run_stats import RunStatsRepository
 
 Window = Literal["hour", "day"]
 _WINDOWS: dict[Window, tuple[Literal["minute", "hour"], timedelta, int]] = {
@@ -35,18 +36,28 @@ class Overview:
 COUNTS_MAX_AGE_SECONDS = 2.0
 
 
-async def live_counts(state: AppState) -> dict[str, int]:
+async def live_counts(counts: RunCounts) -> dict[str, int]:
     """Runs waiting, running, retrying, and the dead set."""
-    return await state.counts.get(max_age_seconds=COUNTS_MAX_AGE_SECONDS)
+    return await counts.get(max_age_seconds=COUNTS_MAX_AGE_SECONDS)
 
 
-async def job_figures(state: AppState, *, window: Window, now: datetime) -> list[Tally]:
-    stats = await _stats_of(state, window, now)
+async def job_figures(
+    run_stats: RunStatsRepository, *, window: Window, now: datetime
+) -> list[Tally]:
+    stats = await _stats_of(run_stats, window, now)
     return list(_per_job(stats).values())
 
 
-async def build_overview(state: AppState, *, window: Window, now: datetime) -> Overview:
-    stats = await _stats_of(state, window, now)
+async def build_overview(
+    *,
+    run_stats: RunStatsRepository,
+    counts: RunCounts,
+    instances: InstanceRepository,
+    live_since: datetime,
+    window: Window,
+    now: datetime,
+) -> Overview:
+    stats = await _stats_of(run_stats, window, now)
     _, step, count = _WINDOWS[window]
     first = _floor(now, step) - step * (count - 1)
     by_start: dict[datetime, Counter[str]] = defaultdict(Counter)
@@ -63,17 +74,17 @@ async def build_overview(state: AppState, *, window: Window, now: datetime) -> O
     label = f"Finished attempts per {'minute' if window == 'hour' else 'hour'}, last {window}"
     return Overview(
         window=window,
-        counts=await live_counts(state),
+        counts=await live_counts(counts),
         finished=finished,
         chart=throughput_chart(buckets, label=label),
         jobs=sorted(_per_job(stats).values(), key=lambda j: -j.finished),
-        instances=await state.instances.seen_since(state.heartbeat.live_since(now)),
+        instances=await instances.seen_since(live_since),
     )
 
 
-async def _stats_of(state: AppState, window: Window, now: datetime) -> list[Tally]:
+async def _stats_of(run_stats: RunStatsRepository, window: Window, now: datetime) -> list[Tally]:
     period, step, count = _WINDOWS[window]
-    return await state.run_stats.since(period=period, start=_floor(now, step) - step * (count - 1))
+    return await run_stats.since(period=period, start=_floor(now, step) - step * (count - 1))
 
 
 def _per_job(stats: list[Tally]) -> dict[str, Tally]:

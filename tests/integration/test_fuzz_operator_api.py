@@ -3,7 +3,6 @@ requests (Hypothesis, 100 per operation), to a real uvicorn process of the app o
 MongoDB-wire server. No 5xx, and every response is one the schema documents, in its shape."""
 
 import os
-import socket
 import subprocess
 import sys
 from collections import Counter
@@ -19,17 +18,16 @@ from schemathesis import checks
 from schemathesis.core.result import Ok
 from schemathesis.openapi import from_url
 
-from tests.support import MONGODB_URI, eventually_sync, unique_database, uri_with_database
+from tests.support import (
+    MONGODB_URI,
+    eventually_sync,
+    free_port,
+    unique_database,
+    uri_with_database,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES_PER_OPERATION = 100
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ exiting, and stops promptly on SIGTERM in every phase. The app runs under uvicor
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from tests.support import (
     MONGODB_URI,
     eventually,
     eventually_sync,
+    free_port,
     uri_with_database,
 )
 from tests.tcp_proxy import TcpProxy
@@ -27,13 +27,6 @@ from tests.tcp_proxy import TcpProxy
 ROOT = Path(__file__).resolve().parents[2]
 # Longer than a prompt stop, shorter than the 10 s after which podman and the kubelet kill.
 PROMPT_STOP_SECONDS = 8
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class Launched:

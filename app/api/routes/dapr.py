@@ -15,8 +15,9 @@ from pydantic import BaseModel, Field
 from app.api.delivery import answer_delivery
 from app.dapr.dead_letters import DEAD_LETTER_TOPIC, DeadLetter
 from app.dapr.outcomes import DeliveryOutcome
+from app.dispatch.dispatcher import Dispatcher
 from app.dispatch.intake import Submission
-from app.services import AppState, StartingApp, State
+from app.services import AppSettings, Engine, Workers
 from app.workers.registry import Registry
 
 router = APIRouter(tags=["dapr"])
@@ -34,11 +35,11 @@ class Recorded(BaseModel):
 
 
 @router.get("/dapr/subscribe")
-async def list_subscriptions(state: StartingApp) -> list[dict[str, Any]]:
+async def list_subscriptions(workers: Workers, settings: AppSettings) -> list[dict[str, Any]]:
     """The programmatic subscriptions: one per event handler and queue processor, each naming
     the dead-letter topic, and one to the dead-letter topic of each pub/sub."""
-    default = state.settings.dapr.pubsub_name
-    subscribed = [(w.pubsub_or(default), w.topic) for w in state.registry if w.topic is not None]
+    default = settings.dapr.pubsub_name
+    subscribed = [(w.pubsub_or(default), w.topic) for w in workers if w.topic is not None]
     subscriptions: list[dict[str, Any]] = [
         {
             "pubsubname": pubsub,
@@ -62,18 +63,18 @@ async def list_subscriptions(state: StartingApp) -> list[dict[str, Any]]:
 
 
 @router.post("/dead-letters/{pubsub}")
-async def receive_dead_letter(pubsub: str, request: Request, state: State) -> Delivery:
+async def receive_dead_letter(
+    pubsub: str, request: Request, workers: Workers, settings: AppSettings, engine: Engine
+) -> Delivery:
     """A message daprd dead-lettered: recorded as a dead run with the reason."""
     letter = DeadLetter.from_envelope(await _json_or_none(request))
     job = (
-        state.registry.by_topic(
-            pubsub, letter.topic, default_pubsub=state.settings.dapr.pubsub_name
-        )
+        workers.by_topic(pubsub, letter.topic, default_pubsub=settings.dapr.pubsub_name)
         if letter.topic
         else None
     )
     try:
-        await state.dispatcher.record_dead_letter(job, letter, pubsub=pubsub)
+        await engine.record_dead_letter(job, letter, pubsub=pubsub)
     except Exception:
         logger.bind(pubsub=pubsub, event_id=letter.id).exception(
             "could not record a dead letter; asking Dapr to redeliver"
@@ -83,11 +84,21 @@ async def receive_dead_letter(pubsub: str, request: Request, state: State) -> De
 
 
 @router.post("/events/{pubsub}/{topic}")
-async def deliver_event(pubsub: str, topic: str, request: Request, state: State) -> Delivery:
+async def deliver_event(
+    pubsub: str,
+    topic: str,
+    *,
+    request: Request,
+    engine: Engine,
+    workers: Workers,
+    settings: AppSettings,
+) -> Delivery:
     """One CloudEvent from the sidecar; answers SUCCESS, RETRY or DROP. (Served by
     `app.api.delivery.DeliveryLane` ahead of FastAPI, with the same answers.)"""
     outcome = await answer_delivery(
-        state,
+        engine,
+        workers,
+        default_pubsub=settings.dapr.pubsub_name,
         pubsub=pubsub,
         topic=topic,
         content_type=request.headers.get("content-type", ""),
@@ -97,10 +108,10 @@ async def deliver_event(pubsub: str, topic: str, request: Request, state: State)
 
 
 @router.post("/job/{name}")
-async def fire_scheduled_job(name: str, request: Request, state: State) -> Recorded:
+async def fire_scheduled_job(name: str, request: Request, engine: Engine) -> Recorded:
     """A Jobs API schedule fired: its data names the job to run and its payload. 404 for a
     schedule of no registered job (the scheduler's failure policy cannot make that better)."""
-    submission = await state.dispatcher.fire_schedule(name, await _json_or_none(request))
+    submission = await engine.fire_schedule(name, await _json_or_none(request))
     return _recorded(submission)
 
 
@@ -119,9 +130,9 @@ def binding_router(registry: Registry) -> APIRouter:
     return bindings
 
 
-def _tick_route(job: str) -> Callable[[AppState], Awaitable[Recorded]]:
-    async def fire(state: State) -> Recorded:
-        return _recorded(await state.dispatcher.fire_tick(job))
+def _tick_route(job: str) -> Callable[[Dispatcher], Awaitable[Recorded]]:
+    async def fire(engine: Engine) -> Recorded:
+        return _recorded(await engine.fire_tick(job))
 
     return fire
 

@@ -7,35 +7,35 @@ from fastapi import Body, Response, status
 from app.api.deps import operator_router
 from app.api.schemas import Accepted, JobOut, TriggerIn, problems
 from app.operations.actor import API_CALLER
-from app.services import State
+from app.services import Actions, History, Workers
 
 router = operator_router("/api/jobs", "jobs")
 
 
 @router.get("")
-async def list_jobs(state: State) -> list[JobOut]:
+async def list_jobs(history: History, workers: Workers) -> list[JobOut]:
     """Every registered worker with its kind, trigger and last run."""
-    return [JobOut.of(job, await state.history.latest(job=job.name)) for job in state.registry]
+    return [JobOut.of(job, await history.latest(job=job.name)) for job in workers]
 
 
 @router.post("/{name}/trigger", status_code=status.HTTP_202_ACCEPTED, responses=problems(404))
 async def trigger_job(
-    name: str, state: State, body: Annotated[TriggerIn | None, Body()] = None
+    name: str, actions: Actions, body: Annotated[TriggerIn | None, Body()] = None
 ) -> Accepted:
     """Starts a run of the job now (202 with its id); the payload is validated first."""
-    run = await state.actions.trigger(name, body.payload if body else None, API_CALLER)
+    run = await actions.trigger(name, body.payload if body else None, API_CALLER)
     return Accepted(run_id=run.id)
 
 
 @router.post("/{name}/pause", status_code=status.HTTP_204_NO_CONTENT, responses=problems(404))
-async def pause_job(name: str, state: State) -> Response:
+async def pause_job(name: str, actions: Actions) -> Response:
     """Pauses a cron-bound job: its ticks make no runs until it is resumed."""
-    await state.actions.pause_job(name, API_CALLER)
+    await actions.pause_job(name, API_CALLER)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{name}/resume", status_code=status.HTTP_204_NO_CONTENT, responses=problems(404))
-async def resume_job(name: str, state: State) -> Response:
+async def resume_job(name: str, actions: Actions) -> Response:
     """Resumes a paused cron-bound job."""
-    await state.actions.resume_job(name, API_CALLER)
+    await actions.resume_job(name, API_CALLER)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

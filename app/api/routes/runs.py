@@ -9,44 +9,44 @@ from app.api.schemas import Accepted, Page, RunOut, problems
 from app.models.runs import RunStatus
 from app.operations.actor import API_CALLER
 from app.repositories.runs import UnknownRun
-from app.services import State
+from app.services import Actions, History, Runs
 
 router = operator_router("/api/runs", "runs")
 
 
 @router.get("", responses=problems(404))
 async def list_runs(
-    state: State,
+    history: History,
     job: str | None = None,
     status: RunStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     before: Annotated[str | None, Query(description="the `next` of the previous page")] = None,
 ) -> Page[RunOut]:
     """Runs, newest first, filtered by job and status."""
-    runs = await state.history.list_runs(job=job, status=status, limit=limit, before=before)
+    runs = await history.list_runs(job=job, status=status, limit=limit, before=before)
     return Page(
         items=[RunOut.of(r) for r in runs], next=runs[-1].id if len(runs) == limit else None
     )
 
 
 @router.get("/{run_id}", responses=problems(404))
-async def get_run(run_id: str, state: State) -> RunOut:
+async def get_run(run_id: str, runs: Runs) -> RunOut:
     """One run, with every attempt, its progress, result or error."""
-    run = await state.runs.get(run_id)
+    run = await runs.get(run_id)
     if run is None:
         raise UnknownRun(run_id)
     return RunOut.of(run)
 
 
 @router.post("/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED, responses=problems(404, 409))
-async def cancel_run(run_id: str, state: State) -> Accepted:
+async def cancel_run(run_id: str, actions: Actions) -> Accepted:
     """Cancels a waiting run at once, a running one at its next chunk boundary."""
-    run = await state.actions.cancel(run_id, API_CALLER)
+    run = await actions.cancel(run_id, API_CALLER)
     return Accepted(run_id=run.id)
 
 
 @router.post("/{run_id}/retry", status_code=status.HTTP_202_ACCEPTED, responses=problems(404, 409))
-async def retry_run(run_id: str, state: State) -> Accepted:
+async def retry_run(run_id: str, actions: Actions) -> Accepted:
     """A failed run's next attempt now; for a finished run, a new run with the same payload."""
-    run = await state.actions.retry(run_id, API_CALLER)
+    run = await actions.retry(run_id, API_CALLER)
     return Accepted(run_id=run.id)

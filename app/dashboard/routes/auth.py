@@ -14,9 +14,10 @@ from loguru import logger
 from starlette.responses import Response
 
 from app.core.clock import utc_now
-from app.dashboard.deps import State, sessions_of, set_session_cookie
+from app.dashboard.deps import sessions_of, set_session_cookie
 from app.dashboard.pages import back_to, client_of, render
 from app.dashboard.session import COOKIE
+from app.services import FailedLogins, Revocations
 
 router = APIRouter()
 
@@ -36,7 +37,7 @@ async def show_login(request: Request, next: str | None = None) -> Response:
 @router.post("/login")
 async def log_in(
     request: Request,
-    state: State,
+    failed_logins: FailedLogins,
     token: Annotated[str, Form()],
     name: Annotated[str, Form(max_length=80)] = "",
     next: Annotated[str, Form()] = "/dashboard",
@@ -48,7 +49,7 @@ async def log_in(
     keys = [f"address:{client}", f"name:{name.lower()}"]
     log = logger.bind(client=client, name=name)
     now = utc_now()
-    lockout = await state.login_failures.lockout(keys, now)
+    lockout = await failed_logins.lockout(keys, now)
     if lockout is not None:
         minutes = math.ceil((lockout.until - now) / timedelta(minutes=1))
         log.bind(locked=lockout.key).warning("dashboard login refused: too many wrong tokens")
@@ -61,12 +62,12 @@ async def log_in(
         )
     role = sessions.role_of_token(token)
     if role is None:
-        await state.login_failures.count(keys, now)
+        await failed_logins.count(keys, now)
         log.warning("dashboard login refused: wrong token")
         return _login_refused(
             request, next, "That token is not the operator's or the viewer's.", status_code=401
         )
-    await state.login_failures.clear(keys)
+    await failed_logins.clear(keys)
     _, cookie = sessions.issue(role=role, name=name or role)
     log.bind(role=role).info("dashboard login")
     response = back_to(_safe_next(next))
@@ -96,13 +97,13 @@ def _login_refused(
 
 
 @router.post("/logout")
-async def log_out(request: Request, state: State) -> Response:
+async def log_out(request: Request, revocations: Revocations) -> Response:
     """Ends this browser's session, on every instance."""
     sessions = sessions_of(request)
     session = sessions.read(request.cookies.get(COOKIE))
     if session is not None:
         until = utc_now() + timedelta(seconds=sessions.max_age_seconds)
-        await state.revoked_sessions.revoke(session.sid, until=until)
+        await revocations.revoke(session.sid, until=until)
         logger.bind(name=session.name, client=client_of(request)).info("dashboard logout")
     response = back_to("/dashboard/login")
     response.delete_cookie(COOKIE, path="/dashboard", httponly=True, samesite="strict")

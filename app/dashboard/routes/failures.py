@@ -7,21 +7,26 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
 from app.dashboard.actions import Done, act
-from app.dashboard.deps import ActingSession, CurrentSession, State
+from app.dashboard.deps import ActingSession, CurrentSession
 from app.dashboard.pages import client_of, render
 from app.repositories.run_history import DEAD_SET_PAGE_SCAN
+from app.services import Actions, History, Workers
 
 router = APIRouter()
 
 
 @router.get("/failures")
 async def list_failures(
-    request: Request, session: CurrentSession, state: State, job: str | None = None
+    request: Request,
+    session: CurrentSession,
+    history: History,
+    workers: Workers,
+    job: str | None = None,
 ) -> Response:
     """Failure groups (error type and normalised message) with counts, first and last seen."""
     job = job or None
-    groups = await state.history.failure_groups(job=job)
-    newest = await state.history.list_runs(job=job, limit=20, dead_set=True)
+    groups = await history.failure_groups(job=job)
+    newest = await history.list_runs(job=job, limit=20, dead_set=True)
     return render(
         request,
         "failures.html",
@@ -31,7 +36,7 @@ async def list_failures(
         scan=DEAD_SET_PAGE_SCAN,
         newest=newest,
         job=job or "",
-        jobs=sorted(w.name for w in state.registry),
+        jobs=sorted(w.name for w in workers),
     )
 
 
@@ -39,14 +44,14 @@ async def list_failures(
 async def confirm_requeue(
     request: Request,
     session: CurrentSession,
-    state: State,
+    history: History,
     job: str | None = None,
     fingerprint: str | None = None,
 ) -> Response:
     """The dry run: how many dead runs the filter matches, and a form to confirm."""
     job, fingerprint = job or None, fingerprint or None
-    ids = await state.history.dead_ids_matching(job=job, fingerprint=fingerprint)
-    groups = await state.history.failure_groups(job=job)
+    ids = await history.dead_ids_matching(job=job, fingerprint=fingerprint)
+    groups = await history.failure_groups(job=job)
     group = next((g for g in groups if g.fingerprint == fingerprint), None)
     return render(
         request,
@@ -64,14 +69,14 @@ async def confirm_requeue(
 async def requeue_matching(
     request: Request,
     session: ActingSession,
-    state: State,
+    actions: Actions,
     job: Annotated[str, Form()] = "",
     fingerprint: Annotated[str, Form()] = "",
 ) -> Response:
     """Requeues every dead run that matches: confirmed on the dry-run page."""
 
     async def requeue() -> Done:
-        done = await state.actions.requeue_matching(
+        done = await actions.requeue_matching(
             job=job or None,
             fingerprint=fingerprint or None,
             actor=session.actor(client_of(request)),

@@ -8,21 +8,21 @@ from starlette.responses import Response
 
 from app.core.clock import utc_now
 from app.dashboard.actions import Done, act
-from app.dashboard.deps import ActingSession, CurrentSession, State
+from app.dashboard.deps import ActingSession, CurrentSession
 from app.dashboard.overview import job_figures
 from app.dashboard.pages import client_of, render
+from app.services import Actions, History, Stats, Workers
 
 router = APIRouter()
 
 
 @router.get("/jobs")
-async def list_jobs(request: Request, session: CurrentSession, state: State) -> Response:
+async def list_jobs(
+    request: Request, session: CurrentSession, workers: Workers, history: History, stats: Stats
+) -> Response:
     """The registry, with the last day's figures of each worker."""
-    figures = {f.job: f for f in await job_figures(state, window="day", now=utc_now())}
-    rows = [
-        (job, await state.history.latest(job=job.name), figures.get(job.name))
-        for job in state.registry
-    ]
+    figures = {f.job: f for f in await job_figures(stats, window="day", now=utc_now())}
+    rows = [(job, await history.latest(job=job.name), figures.get(job.name)) for job in workers]
     return render(request, "jobs.html", session, page="jobs", rows=rows)
 
 
@@ -31,7 +31,7 @@ async def trigger_job(
     name: str,
     request: Request,
     session: ActingSession,
-    state: State,
+    actions: Actions,
     payload: Annotated[str, Form()] = "",
 ) -> Response:
     """Starts a run of the job now, with the payload given (JSON) or none."""
@@ -41,7 +41,7 @@ async def trigger_job(
             data = json.loads(payload) if payload.strip() else None
         except ValueError as exc:
             return Done(f"not triggered: the payload is not JSON ({exc})")
-        run = await state.actions.trigger(name, data, session.actor(client_of(request)))
+        run = await actions.trigger(name, data, session.actor(client_of(request)))
         return Done(f"{name} triggered: run {run.id}", go_to=f"/dashboard/runs/{run.id}")
 
     return await act(request, trigger, back="/dashboard/jobs")

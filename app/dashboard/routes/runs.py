@@ -15,14 +15,15 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from app.dashboard.actions import Done, act
-from app.dashboard.deps import ActingSession, CurrentSession, State
+from app.dashboard.deps import ActingSession, CurrentSession
 from app.dashboard.pages import client_of, render
 from app.dashboard.timeline import timeline_of
 from app.models.run_query import RunQuery
 from app.models.runs import JobKind, JobRun, RunStatus, TriggerType
-from app.repositories.run_history import RunPage
+from app.repositories.run_history import RunHistory, RunPage
 from app.repositories.runs import UnknownRun
-from app.services import AppState
+from app.services import Actions, History, Runs, Workers
+from app.workers.registry import Registry
 
 router = APIRouter()
 CSV_MAX_ROWS = 10_000
@@ -50,16 +51,18 @@ def parse_query(request: Request) -> tuple[RunQuery, str | None]:
         return RunQuery.model_validate(kept), f"ignored invalid filter: {', '.join(bad)}"
 
 
-async def search(state: AppState, query: RunQuery) -> RunPage:
-    kind_jobs = [w.name for w in state.registry if w.kind == query.kind] if query.kind else None
-    return await state.history.search(query, kind_jobs=kind_jobs)
+async def search(history: RunHistory, workers: Registry, query: RunQuery) -> RunPage:
+    kind_jobs = [w.name for w in workers if w.kind == query.kind] if query.kind else None
+    return await history.search(query, kind_jobs=kind_jobs)
 
 
 @router.get("/runs")
-async def list_runs(request: Request, session: CurrentSession, state: State) -> Response:
+async def list_runs(
+    request: Request, session: CurrentSession, history: History, workers: Workers
+) -> Response:
     """Runs, newest first, filtered by job, kind, status, trigger, time range and free text."""
     query, problem = parse_query(request)
-    page = await search(state, query)
+    page = await search(history, workers, query)
     filters = {k: request.query_params.get(k, "") for k in FILTER_FIELDS}
     kept = {k: v for k, v in filters.items() if v}
     return render(
@@ -71,7 +74,7 @@ async def list_runs(request: Request, session: CurrentSession, state: State) -> 
         query=query,
         filters=filters,
         filter_query=kept,
-        jobs=sorted(w.name for w in state.registry),
+        jobs=sorted(w.name for w in workers),
         kinds=get_args(JobKind),
         statuses=[s.value for s in RunStatus],
         triggers=get_args(TriggerType),
@@ -80,7 +83,9 @@ async def list_runs(request: Request, session: CurrentSession, state: State) -> 
 
 
 @router.get("/runs.csv")
-async def export_runs(request: Request, session: CurrentSession, state: State) -> Response:
+async def export_runs(
+    request: Request, session: CurrentSession, history: History, workers: Workers
+) -> Response:
     """The filtered view as CSV (at most 10,000 runs, newest first)."""
     query, _ = parse_query(request)
 
@@ -91,7 +96,7 @@ async def export_runs(request: Request, session: CurrentSession, state: State) -
         written = 0
         current = query.model_copy(update={"limit": 500})
         while written < CSV_MAX_ROWS:
-            page = await search(state, current)
+            page = await search(history, workers, current)
             for run in page.runs[: CSV_MAX_ROWS - written]:
                 writer.writerow(_csv_row(run))
                 written += 1
@@ -111,11 +116,9 @@ async def export_runs(request: Request, session: CurrentSession, state: State) -
 
 
 @router.get("/runs/{run_id}")
-async def show_run(
-    run_id: str, request: Request, session: CurrentSession, state: State
-) -> Response:
+async def show_run(run_id: str, request: Request, session: CurrentSession, runs: Runs) -> Response:
     """One run: payload, result, attempts, timeline, trigger, trace, progress and actions."""
-    run = await state.runs.get(run_id)
+    run = await runs.get(run_id)
     if run is None:
         return render(
             request, "missing.html", session, page="runs", what=f"run {run_id}", status_code=404
@@ -125,13 +128,13 @@ async def show_run(
 
 @router.get("/runs/{run_id}/live")
 async def stream_run(
-    run_id: str, request: Request, session: CurrentSession, state: State
+    run_id: str, request: Request, session: CurrentSession, runs: Runs
 ) -> Response:
     """Server-sent events: the run's status and progress each second, until it finishes."""
 
     async def events() -> AsyncIterator[str]:
         while not await request.is_disconnected():
-            run = await state.runs.get(run_id)
+            run = await runs.get(run_id)
             if run is None:
                 return
             yield f"data: {json.dumps(live_view(run))}\n\n"
@@ -143,9 +146,9 @@ async def stream_run(
 
 
 @router.get("/runs/{run_id}/live.json")
-async def get_run_live(run_id: str, session: CurrentSession, state: State) -> dict[str, Any]:
+async def get_run_live(run_id: str, session: CurrentSession, runs: Runs) -> dict[str, Any]:
     """The run's status and progress once: the polling fallback."""
-    run = await state.runs.get(run_id)
+    run = await runs.get(run_id)
     if run is None:
         raise UnknownRun(run_id)
     return live_view(run)
@@ -168,7 +171,7 @@ def live_view(run: JobRun) -> dict[str, Any]:
 
 @router.post("/runs/{run_id}/{action}")
 async def act_on_run(
-    run_id: str, action: str, *, request: Request, session: ActingSession, state: State
+    run_id: str, action: str, *, request: Request, session: ActingSession, actions: Actions
 ) -> Response:
     """cancel (a running run at its next chunk boundary), retry (a failed run's next attempt
     now; a finished run's payload as a new run) or requeue (a dead run's payload as a new run;
@@ -177,13 +180,13 @@ async def act_on_run(
 
     async def run_action() -> Done:
         if action == "cancel":
-            await state.actions.cancel(run_id, actor)
+            await actions.cancel(run_id, actor)
             return Done(f"cancel of run {run_id} asked")
         if action == "retry":
-            run = await state.actions.retry(run_id, actor)
+            run = await actions.retry(run_id, actor)
             return Done(f"retried as run {run.id}", go_to=f"/dashboard/runs/{run.id}")
         if action == "requeue":
-            run = await state.actions.requeue(run_id, actor)
+            run = await actions.requeue(run_id, actor)
             return Done(f"requeued as run {run.id}")
         return Done(f"unknown action {action!r}")
 

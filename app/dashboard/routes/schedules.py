@@ -13,10 +13,11 @@ from starlette.responses import Response
 
 from app.core.clock import utc_now
 from app.dashboard.actions import Done, act
-from app.dashboard.deps import ActingSession, CurrentSession, State
+from app.dashboard.deps import ActingSession, CurrentSession
 from app.dashboard.pages import back_to, client_of, render
 from app.dispatch.errors import PayloadInvalid
 from app.operations.schedule_request import ScheduleIn
+from app.services import Actions, History, Pauses, Schedules, Workers
 
 router = APIRouter()
 BACK = "/dashboard/schedules"
@@ -37,16 +38,24 @@ class ScheduleRow:
 
 
 @router.get("/schedules")
-async def list_schedules(request: Request, session: CurrentSession, state: State) -> Response:
+async def list_schedules(
+    *,
+    request: Request,
+    session: CurrentSession,
+    pauses: Pauses,
+    workers: Workers,
+    history: History,
+    schedules: Schedules,
+) -> Response:
     """Every schedule, with its next and last fire."""
     now = utc_now()
-    pauses = await state.pauses.all()
+    paused_jobs = await pauses.all()
     rows: list[ScheduleRow] = []
-    for job in state.registry:
+    for job in workers:
         if job.binding is None or job.schedule is None:
             continue
-        last = await state.history.last_fired(job=job.name)
-        paused = job.name in pauses
+        last = await history.last_fired(job=job.name)
+        paused = job.name in paused_jobs
         rows.append(
             ScheduleRow(
                 source="binding",
@@ -58,11 +67,11 @@ async def list_schedules(request: Request, session: CurrentSession, state: State
                 last_run_id=last.id if last else None,
                 last_status=last.status.value if last else None,
                 paused=paused,
-                skipped=pauses[job.name].skipped_firings if paused else 0,
+                skipped=paused_jobs[job.name].skipped_firings if paused else 0,
             )
         )
-    for schedule in await state.schedules.list():
-        last = await state.history.last_fired(job=schedule.job, schedule=schedule.name)
+    for schedule in await schedules.list():
+        last = await history.last_fired(job=schedule.job, schedule=schedule.name)
         rows.append(
             ScheduleRow(
                 source="jobs-api",
@@ -82,7 +91,7 @@ async def list_schedules(request: Request, session: CurrentSession, state: State
         session,
         page="schedules",
         rows=rows,
-        jobs=sorted(w.name for w in state.registry),
+        jobs=sorted(w.name for w in workers),
     )
 
 
@@ -91,7 +100,7 @@ async def create_schedule(
     *,
     request: Request,
     session: ActingSession,
-    state: State,
+    actions: Actions,
     name: Annotated[str, Form(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")],
     job: Annotated[str, Form()],
     cron: Annotated[str, Form()] = "",
@@ -112,7 +121,7 @@ async def create_schedule(
         return back_to(BACK, problem=f"schedule not created: {_reason(exc)}")
 
     async def create() -> Done:
-        await state.actions.put_schedule(name, body, session.actor(client_of(request)))
+        await actions.put_schedule(name, body, session.actor(client_of(request)))
         return Done(f"schedule {name} created")
 
     return await act(request, create, back=BACK)
@@ -120,48 +129,60 @@ async def create_schedule(
 
 @router.post("/schedules/binding/{binding}/{action}")
 async def act_on_binding(
-    binding: str, action: str, *, request: Request, session: ActingSession, state: State
+    binding: str,
+    action: str,
+    *,
+    request: Request,
+    session: ActingSession,
+    workers: Workers,
+    actions: Actions,
 ) -> Response:
     """trigger, pause or resume the job of a cron binding."""
     actor = session.actor(client_of(request))
-    bound = state.registry.by_binding(binding)
+    bound = workers.by_binding(binding)
     if bound is None:
         return await act(request, _said(f"no binding named {binding}"), back=BACK)
     job = bound.name
 
     async def trigger() -> Done:
-        run = await state.actions.trigger(job, None, actor)
+        run = await actions.trigger(job, None, actor)
         return Done(f"{job} triggered: run {run.id}")
 
     async def pause() -> Done:
-        await state.actions.pause_job(job, actor)
+        await actions.pause_job(job, actor)
         return Done(f"{job} paused: its ticks make no runs")
 
     async def resume() -> Done:
-        await state.actions.resume_job(job, actor)
+        await actions.resume_job(job, actor)
         return Done(f"{job} resumed")
 
-    actions = {"trigger": trigger, "pause": pause, "resume": resume}
-    return await act(request, actions.get(action, _unknown(action)), back=BACK)
+    verbs = {"trigger": trigger, "pause": pause, "resume": resume}
+    return await act(request, verbs.get(action, _unknown(action)), back=BACK)
 
 
 @router.post("/schedules/jobs-api/{name}/{action}")
 async def act_on_schedule(
-    name: str, action: str, *, request: Request, session: ActingSession, state: State
+    name: str,
+    action: str,
+    *,
+    request: Request,
+    session: ActingSession,
+    actions: Actions,
+    schedules: Schedules,
 ) -> Response:
     """trigger, pause, resume or delete a Jobs API schedule."""
     actor = session.actor(client_of(request))
     changes = {
-        "pause": state.actions.pause_schedule,
-        "resume": state.actions.resume_schedule,
-        "delete": state.actions.delete_schedule,
+        "pause": actions.pause_schedule,
+        "resume": actions.resume_schedule,
+        "delete": actions.delete_schedule,
     }
 
     async def trigger() -> Done:
-        schedule = await state.schedules.get(name)
+        schedule = await schedules.get(name)
         if schedule is None:
             return Done(f"no schedule named {name}")
-        run = await state.actions.trigger(schedule.job, schedule.payload, actor)
+        run = await actions.trigger(schedule.job, schedule.payload, actor)
         return Done(f"{schedule.job} triggered: run {run.id}")
 
     async def change() -> Done:
