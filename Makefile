@@ -13,7 +13,7 @@ UV := $(shell command -v uv || echo python3 -m uv)
 MONGODB_URI ?= mongodb://127.0.0.1:27017/?retryWrites=false
 export MONGODB_URI
 
-.PHONY: help deps up down browser run run-scaled test lint unit integration e2e bench bench-profile bench-dashboard image components
+.PHONY: help deps up down browser run run-scaled test lint unit integration e2e bench bench-profile bench-transports bench-dashboard image components
 
 help:
 	@echo "make run   - start the stack, then the worker with its sidecar (dapr run -f dapr.yaml)"
@@ -72,6 +72,9 @@ bench-dashboard: deps
 
 bench-profile: up
 	$(UV) run --frozen python -m bench.queue_throughput --events 4000 --profile 10
+
+bench-transports: up
+	$(UV) run --frozen python -m bench.transports.run
 
 test: up browser lint
 	$(UV) run --frozen pytest tests
