@@ -93,6 +93,15 @@ pick_mongo_server() {
     log "!!! whole collections for some query shapes (docs/development.md, 'The local stack')"
 }
 
+# The server that answers on MONGO_PORT when this stack started it earlier, by the name of its
+# program; a database started elsewhere (a real mongod) is only said to be someone else's.
+running_mongo_server() {
+    local pid
+    pid=$(cat "$STATE_DIR/pids/secantusdb.pid" 2>/dev/null) || { echo "not started here"; return; }
+    tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -m1 -o 'secantusd-[a-z]*' ||
+        echo "not started here"
+}
+
 install_redis
 secantus_build=
 if [[ "${MONGO_SERVER:-rs}" != py ]] && ! mongo_ok; then
@@ -112,6 +121,8 @@ mkdir -p "$mongo_store"
 # Append-only file: the streams (pub/sub messages and their pending lists) survive a restart.
 start redis redis_ok redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly yes \
     --appendfsync everysec --dir "$STATE_DIR/redis"
+mongo_was_up=false
+mongo_ok && mongo_was_up=true
 start secantusdb mongo_ok "$mongo_bin" --host 127.0.0.1 --port "$MONGO_PORT" \
     --storage-path "$mongo_store" --log-level WARNING
 start placement placement_ok "$DAPR_HOME/bin/placement" --listen-address 127.0.0.1 \
@@ -125,4 +136,6 @@ start scheduler scheduler_ok "$DAPR_HOME/bin/scheduler" --listen-address 127.0.0
     --etcd-client-port "$SCHEDULER_ETCD_PORT" --etcd-client-listen-address 127.0.0.1 \
     --etcd-initial-cluster dapr-scheduler-server-0=http://127.0.0.1:2380 \
     --override-broadcast-host-port "127.0.0.1:$SCHEDULER_PORT"
-log "up: redis :$REDIS_PORT, mongodb :$MONGO_PORT ($(basename "$mongo_bin")), placement :$PLACEMENT_PORT, scheduler :$SCHEDULER_PORT"
+mongo_name=$(basename "$mongo_bin")
+$mongo_was_up && mongo_name=$(running_mongo_server)
+log "up: redis :$REDIS_PORT, mongodb :$MONGO_PORT ($mongo_name), placement :$PLACEMENT_PORT, scheduler :$SCHEDULER_PORT"
