@@ -50,6 +50,7 @@ from app.repositories.run_stats import RunStatsRepository
 from app.repositories.runs import RunRepository
 from app.repositories.schedules import ScheduleRepository
 from app.services import AppState, Starting
+from app.workflows.host import WorkflowHost
 
 _MAX_WAIT_SECONDS = 5.0
 
@@ -68,6 +69,7 @@ class AppStart:
         self._sections = sections
         self._actor_client = actor_client
         self._beating: asyncio.Task[None] | None = None
+        self._workflows: WorkflowHost | None = None
 
     async def run(self, stack: AsyncExitStack) -> None:
         """Opens everything, waiting as long as it takes; the background task of the lifespan."""
@@ -83,6 +85,8 @@ class AppStart:
         state = self._starting.state
         if state is None:
             return
+        if self._workflows is not None:
+            await self._workflows.stop()
         await state.dispatcher.stop()
         state.heartbeat.stop()
         if self._beating is not None:
@@ -114,7 +118,13 @@ class AppStart:
             instance=starting.instance,
             settings=settings.worker,
         )
+        if settings.dapr.host_actors and WorkflowHost.needed(starting.registry):
+            # Dapr Workflow runs on actors: without them this app takes no workflow work.
+            self._workflows = WorkflowHost(
+                registry=starting.registry, settings=settings, runs=run_repository
+            )
         executor = RunExecutor(
+            workflows=self._workflows,
             parts=parts,
             contexts=ContextFactory(
                 db=db,
@@ -127,7 +137,9 @@ class AppStart:
             metrics=run_metrics,
         )
         schedules, pauses = ScheduleRepository(db), PauseRepository(db)
-        dispatcher = Dispatcher(parts, executor, schedules=schedules, pauses=pauses)
+        dispatcher = Dispatcher(
+            parts, executor, schedules=schedules, pauses=pauses, workflows=self._workflows
+        )
         heartbeat = Heartbeat(parts=parts, executor=executor, metrics=run_metrics, db=db)
         state = _app_state(
             settings=settings,
@@ -143,6 +155,8 @@ class AppStart:
         await state.login_failures.ensure_indexes()
         await state.revoked_sessions.ensure_indexes()
         dispatcher.start()
+        if self._workflows is not None:
+            await self._workflows.start(dispatcher)
         self._beating = asyncio.create_task(heartbeat.run(), name="heartbeat")
         starting.state = state
         # What start-up made (modules, schemas, the registry) lives as long as the process:

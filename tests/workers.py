@@ -2,14 +2,25 @@
 worker module would be. They fail on purpose, on a plan the test gives in the payload."""
 
 import asyncio
-from datetime import date
+import contextlib
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, Field
 from pymongo import ReplaceOne, ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
-from app.workers import BatchContext, GiveUp, JobContext, RetryLater, registry
+from app.workers import (
+    BatchContext,
+    Flow,
+    GiveUp,
+    JobContext,
+    RetryLater,
+    StepFailed,
+    Steps,
+    registry,
+)
 
 FLAKY_TOPIC = "flaky-events"
 
@@ -249,3 +260,66 @@ async def greeting_job(ctx: JobContext) -> dict[str, Any]:
     """Answers with its module's settings, as the app read them at start-up."""
     section = ctx.section(GreetingSettings)
     return {"greeting": section.greeting, "times": section.times}
+
+
+# -- workflows -------------------------------------------------------------------------------
+
+WORKFLOW_PIECES = "workflow_pieces"
+
+
+class Piece(BaseModel):
+    index: int = Field(ge=0)
+    delay_ms: int = Field(0, ge=0, le=60_000)
+    fail: bool = False
+
+
+@registry.manual(payload=Piece, name="workflow_piece", max_attempts=2, retry_base_seconds=0.05)
+async def workflow_piece(piece: Piece, ctx: JobContext) -> dict[str, Any]:
+    """A workflow's step: waits, then applies its effect once per run (keyed by the run id)."""
+    await asyncio.sleep(piece.delay_ms / 1000)
+    if piece.fail:
+        raise GiveUp(f"piece {piece.index} fails, as planned")
+    # A second attempt of this run (after a crash) finds its effect applied already.
+    with contextlib.suppress(DuplicateKeyError):
+        await ctx.db[WORKFLOW_PIECES].insert_one(
+            {"_id": ctx.run_id, "index": piece.index, "instance": ctx.instance}
+        )
+    return {"index": piece.index}
+
+
+class FanOut(BaseModel):
+    width: int = Field(10, ge=1, le=500)
+    delay_ms: int = Field(0, ge=0, le=60_000)
+
+
+@registry.workflow(payload=FanOut, name="fan_out_workflow")
+def fan_out_workflow(plan: FanOut, flow: Flow) -> Steps:
+    """One step, then `width` steps at once, then their indexes."""
+    first = yield flow.step(workflow_piece, Piece(index=0, delay_ms=plan.delay_ms), name="first")
+    pieces = yield flow.all(
+        [
+            flow.step(workflow_piece, Piece(index=i, delay_ms=plan.delay_ms), name=f"piece {i}")
+            for i in range(1, plan.width + 1)
+        ]
+    )
+    return {"first": first["index"], "indexes": sorted(piece["index"] for piece in pieces)}
+
+
+@registry.workflow(name="approval_workflow")
+def approval_workflow(flow: Flow) -> Steps:
+    """Waits for an approval (its data names the piece to apply), then applies it."""
+    flow.set_status("waiting for approval")
+    approval = yield flow.wait_for_event("approval", timeout=timedelta(minutes=10))
+    applied = yield flow.step(workflow_piece, Piece(index=int(approval["index"])))
+    return {"approved_by": approval["by"], "applied": applied["index"]}
+
+
+@registry.workflow(name="compensating_workflow")
+def compensating_workflow(flow: Flow) -> Steps:
+    """A step that fails; the workflow catches it and runs a compensating step."""
+    try:
+        yield flow.step(workflow_piece, Piece(index=1, fail=True), name="doomed")
+    except StepFailed as failed:
+        undone = yield flow.step(workflow_piece, Piece(index=2), name="compensation")
+        return {"compensated": undone["index"], "because": str(failed)[:200]}
+    return {"compensated": None}

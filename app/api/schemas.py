@@ -75,6 +75,8 @@ class RunOut(BaseModel):
     attempts: list[Attempt]
     sequence_key: str | None
     refusals: list[Refusal] = Field(description="second runs for the same occurrence, refused")
+    parent_run_id: str | None = Field(None, description="a workflow step: its workflow's run")
+    step: str | None = Field(None, description="a workflow step: its name in the workflow")
 
     @classmethod
     def of(cls, run: JobRun) -> "RunOut":

@@ -19,14 +19,16 @@ from app.dapr.cloudevents import CloudEvent
 from app.dapr.dead_letters import DeadLetter
 from app.dapr.outcomes import DeliveryOutcome
 from app.dispatch.engine import EngineParts
-from app.dispatch.errors import UnknownJob
+from app.dispatch.errors import RunNotActionable, UnknownJob
 from app.dispatch.executor import RunExecutor
 from app.dispatch.intake import RunIntake, Submission
 from app.dispatch.poller import RunPoller
 from app.dispatch.run_actions import RunActions
 from app.dispatch.sequencing import KeySequences
-from app.models.runs import JobRun
+from app.dispatch.workflow_driver import WorkflowDriver
+from app.models.runs import JobRun, RunTrigger
 from app.repositories.pauses import PauseRepository
+from app.repositories.runs import UnknownRun
 from app.repositories.schedules import ScheduleRepository
 from app.workers.registry import Job
 
@@ -39,8 +41,11 @@ class Dispatcher:
         *,
         schedules: ScheduleRepository,
         pauses: PauseRepository,
+        workflows: WorkflowDriver | None = None,
     ) -> None:
         self._executor = executor
+        self._workflows = workflows
+        self._runs = parts.runs
         self._schedules = schedules
         self._pauses = pauses
         self._registry = parts.registry
@@ -109,6 +114,26 @@ class Dispatcher:
         assert submission.run is not None, "a manual trigger always makes a run"
         return submission.run
 
+    async def submit_step(
+        self, job: Job, payload: Any, *, parent_run_id: str, step: str, key: str
+    ) -> JobRun:
+        """A workflow's step: a run of `job`, the child of the workflow's run. `key` names the
+        step in its instance: the same step asked again (Dapr runs an activity again when the
+        app died during it) finds the run of the first."""
+        submission = self._woken(
+            await self._intake.submit(
+                job,
+                RunTrigger(type="workflow"),
+                payload,
+                dedupe_key=f"step:{key}",
+                refusal_reason="the workflow ran this step again (its activity was redelivered)",
+                parent_run_id=parent_run_id,
+                step=step,
+            )
+        )
+        assert submission.run is not None, "a step always has a run, new or found"
+        return submission.run
+
     async def run_here(self, run_id: str) -> str:
         """Runs a keyed run on this instance, within its key actor's turn; its status then."""
         return await self._sequences.run_here(run_id)
@@ -126,6 +151,20 @@ class Dispatcher:
     async def requeue(self, run_id: str) -> JobRun:
         run = await self._actions.requeue(run_id)
         self._poller.wake()
+        return run
+
+    async def raise_event(self, run_id: str, name: str, data: Any) -> JobRun:
+        """An external event for a workflow run's instance (an approval and its data)."""
+        run = await self._runs.get(run_id)
+        if run is None:
+            raise UnknownRun(run_id)
+        if run.kind != "workflow":
+            raise RunNotActionable(run, "raise an event on", f"it is a {run.kind} run")
+        if run.status.finished:
+            raise RunNotActionable(run, "raise an event on", f"it is {run.status.value}")
+        if self._workflows is None:
+            raise RunNotActionable(run, "raise an event on", "this app runs no workflows")
+        await self._workflows.raise_event(run_id, name, data)
         return run
 
     def _woken(self, submission: Submission) -> Submission:

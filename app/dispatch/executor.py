@@ -29,10 +29,12 @@ from app.dispatch.flight import Flight, StopReason, Storage
 from app.dispatch.late_task import LateTask
 from app.dispatch.lease import RunLeaseKeeper
 from app.dispatch.lifecycle import Outcome, attempt_outcome, stopped_outcome
+from app.dispatch.workflow_driver import WorkflowDriver
 from app.models.runs import Attempt, JobRun, RunError, RunStatus
 from app.observability.metrics import RunMetrics
 from app.observability.tally import FinishedAttempt
 from app.workers.context import JobContext
+from app.workers.errors import GiveUp
 from app.workers.registry import Job
 
 # How long a shutdown waits for handlers it cancelled to unwind.
@@ -47,8 +49,10 @@ class RunExecutor:
         contexts: ContextFactory,
         tracer: trace.Tracer,
         metrics: RunMetrics,
+        workflows: WorkflowDriver | None = None,
     ) -> None:
         self._parts = parts
+        self._workflows = workflows
         self._contexts = contexts
         self._tracer = tracer
         self._metrics = metrics
@@ -173,6 +177,8 @@ class RunExecutor:
             if flight.reason is not None or timed_out:
                 handler.cancel()
                 await asyncio.wait({handler}, timeout=_UNWIND_SECONDS)
+                if flight.reason is StopReason.CANCELLED and job.kind == "workflow":
+                    await self._terminate_workflow(run, log)
             if handler.done() and not handler.cancelled() and handler.exception() is not None:
                 span.record_exception(handler.exception())  # type: ignore[arg-type]
             outcome = attempt_outcome(job, run, handler, flight, timed_out=timed_out)
@@ -185,6 +191,10 @@ class RunExecutor:
     async def _invoke(
         self, job: Job, run: JobRun, context: JobContext, payload: BaseModel | None
     ) -> Any:
+        if job.kind == "workflow":
+            if self._workflows is None:
+                raise GiveUp("workflows need Dapr's workflow runtime: Dapr:HostActors is off")
+            return await self._workflows.drive(job, run, payload)
         if job.payload_model is None:
             return await job.handler(context)
         if payload is None:
@@ -192,6 +202,13 @@ class RunExecutor:
         if job.batch_size is not None:
             return await self._batches.handle(job, payload, context)
         return await job.handler(payload, context)
+
+    async def _terminate_workflow(self, run: JobRun, log: Any) -> None:
+        assert self._workflows is not None
+        try:
+            await self._workflows.terminate(run.id)
+        except Exception as exc:  # the run is cancelled all the same; its instance may linger
+            log.bind(error=str(exc)[:300]).warning("could not terminate the workflow instance")
 
     async def _record(
         self, flight: Flight, outcome: Outcome, started_at: datetime, clock: float, log: Any

@@ -195,6 +195,8 @@ class RunIntake:
         start: bool = True,
         refusal_reason: str = "the same occurrence was delivered again",
         valid: "_Payload | None" = None,
+        parent_run_id: str | None = None,
+        step: str | None = None,
     ) -> Submission:
         """Validates the payload (unless `valid` has it validated) and stores a new run:
         claimed by this instance when it has room (and started, unless `start` is False),
@@ -216,6 +218,8 @@ class RunIntake:
             instance=self.parts.instance if claim else None,
             next_attempt_at=None if claim else now + self._hold_for(sequence_key),
             sequence_key=sequence_key,
+            parent_run_id=parent_run_id,
+            step=step,
         )
         lease = self.parts.settings.lease_until(now) if claim else None
         if not await self.parts.runs.insert(run, dedupe_key=dedupe_key, lease_until=lease):

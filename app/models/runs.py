@@ -8,8 +8,8 @@ from pydantic import BaseModel, ConfigDict
 
 from app.core.trace_context import current_trace
 
-JobKind = Literal["scheduled", "event", "queue", "data", "integration", "manual"]
-TriggerType = Literal["cron", "event", "schedule", "manual", "requeue"]
+JobKind = Literal["scheduled", "event", "queue", "data", "integration", "manual", "workflow"]
+TriggerType = Literal["cron", "event", "schedule", "manual", "requeue", "workflow"]
 
 
 class RunStatus(StrEnum):
@@ -111,6 +111,10 @@ class JobRun(BaseModel):
     checkpoint: Any = None
     sequence_key: str | None = None
     refusals: list[Refusal] = []
+    parent_run_id: str | None = None
+    """A workflow's step: the run of the workflow instance that called it."""
+    step: str | None = None
+    """A workflow's step: its name in the workflow (the job's, unless the workflow named it)."""
 
     @classmethod
     def new(

@@ -74,6 +74,11 @@ class OperatorActions:
         await self._log(actor, "requeue-matching", target, [r.id for r in done.runs], detail)
         return done
 
+    async def raise_event(self, run_id: str, name: str, data: Any, actor: Actor) -> JobRun:
+        run = await self.dispatcher.raise_event(run_id, name, data)
+        await self._log(actor, "raise-event", run_id, [run_id], f"event {name!r}")
+        return run
+
     async def trigger(self, name: str, payload: Any, actor: Actor) -> JobRun:
         run = await self.dispatcher.trigger(self.dispatcher.job(name), payload)
         await self._log(actor, "trigger", name, [run.id])

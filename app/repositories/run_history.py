@@ -95,6 +95,12 @@ class RunHistory:
             runs.append(run_of(seen.document))
         return runs
 
+    async def steps_of(self, parent_run_id: str, *, limit: int = 500) -> list[JobRun]:
+        """A workflow run's steps, in the order they were made."""
+        cursor = self._runs.find({"parent_run_id": parent_run_id}).limit(limit)
+        steps = [run_of(document) async for document in cursor]
+        return sorted(steps, key=lambda step: step.id)
+
     async def latest(self, *, job: str) -> JobRun | None:
         runs = await self.list_runs(job=job, limit=1)
         return runs[0] if runs else None

@@ -33,6 +33,12 @@ INDEXES = [
     IndexModel([("job", ASCENDING), ("_id", DESCENDING)], name="job_newest_first"),
     IndexModel([("status", ASCENDING), ("_id", DESCENDING)], name="status_newest_first"),
     IndexModel([("finished_at", ASCENDING)], name="finished_at"),
+    # A workflow's steps; partial, so that no other run pays for it.
+    IndexModel(
+        [("parent_run_id", ASCENDING)],
+        name="workflow_steps",
+        partialFilterExpression={"parent_run_id": {"$type": "string"}},
+    ),
 ]
 # Every index costs each write of every run. These served queries that a status-led index
 # serves as well: running runs (expired leases, key sequences' orphans) number no more than

@@ -1,20 +1,25 @@
 """What a worker's author imports:
 
 from app.workers import GiveUp, JobContext, RetryLater, RunCancelled, registry
+from app.workers import Flow, StepFailed, Steps  (a workflow's)
 """
 
 from app.workers.context import BatchContext, JobContext
 from app.workers.errors import GiveUp, LeaseLost, RetryLater, RunCancelled, WorkerError
-from app.workers.registry import RegistrationError, registry
+from app.workers.registry import RegistrationError, Steps, registry
+from app.workflows.flow import Flow, StepFailed
 
 __all__ = [
     "BatchContext",
+    "Flow",
     "GiveUp",
     "JobContext",
     "LeaseLost",
     "RegistrationError",
     "RetryLater",
     "RunCancelled",
+    "StepFailed",
+    "Steps",
     "WorkerError",
     "registry",
 ]

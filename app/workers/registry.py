@@ -13,9 +13,9 @@ registration says it gets (`payload=OrderPlaced` means `(order: OrderPlaced, ctx
 """
 
 import inspect
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypedDict, TypeVar, Unpack, cast, overload
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack, cast, overload
 
 from pydantic import BaseModel
 
@@ -25,6 +25,9 @@ from app.dispatch.retry import RetryPolicy
 from app.models.runs import JobKind
 from app.workers.context import BatchContext, JobContext
 from app.workers.schedule import InvalidSchedule, Schedule
+
+if TYPE_CHECKING:
+    from app.workflows.flow import Flow
 
 PayloadT = TypeVar("PayloadT", bound=BaseModel)
 SectionT = TypeVar("SectionT", bound=BaseModel)
@@ -37,8 +40,17 @@ BatchHandler = Callable[[list[PayloadT], BatchContext], Awaitable[Sequence[objec
 """`async def job(items: list[Model], ctx: BatchContext) -> list[...] | None`."""
 Handler = Callable[..., Awaitable[Any]]
 """Any of the three, as the executor calls it."""
+Steps = Generator[Any, Any, Any]
+"""What a workflow function is: a generator that yields what `Flow` makes (steps, timers, waits
+for events) and returns the workflow's result."""
+FlowFunction = Callable[["Flow"], Steps]
+"""A workflow registered without `payload=`: `def flow(flow: Flow) -> Steps`."""
+PayloadFlowFunction = Callable[[PayloadT, "Flow"], Steps]
+"""A workflow registered with `payload=Model`: `def flow(item: Model, flow: Flow) -> Steps`."""
 
 DEFAULT_TIMEOUT_SECONDS = 300.0
+# A workflow's run lasts as long as its instance: waits for approvals and timers included.
+WORKFLOW_TIMEOUT_SECONDS = 30 * 24 * 3600.0
 _DEFAULT_RETRY = RetryPolicy()
 _SETTINGS_ALIASES = {field.alias for field in Settings.model_fields.values()}
 
@@ -68,6 +80,8 @@ class ChunkOptions(BindingOptions, total=False):
 ForContext = Callable[[ContextHandler], ContextHandler]
 ForPayload = Callable[[PayloadHandler[PayloadT]], PayloadHandler[PayloadT]]
 ForBatch = Callable[[BatchHandler[PayloadT]], BatchHandler[PayloadT]]
+ForFlow = Callable[[FlowFunction], FlowFunction]
+ForPayloadFlow = Callable[[PayloadFlowFunction[PayloadT]], PayloadFlowFunction[PayloadT]]
 
 
 class RegistrationError(StartRefused):
@@ -156,12 +170,22 @@ class Registry:
         """The declared settings sections: model -> section name."""
         return dict(self._sections)
 
+    def by_handler(self, handler: Callable[..., Any]) -> Job | None:
+        """The job a decorated function was registered as (a workflow's step names it so)."""
+        return next((w for w in self._jobs.values() if w.handler is handler), None)
+
     def by_binding(self, binding: str) -> Job | None:
         return next((w for w in self._jobs.values() if w.binding == binding), None)
 
     def add(self, job: Job) -> None:
         where = f"job {job.name!r} ({job.handler.__module__}.{job.handler.__qualname__})"
-        if not inspect.iscoroutinefunction(job.handler):
+        if job.kind == "workflow":
+            if not inspect.isgeneratorfunction(job.handler):
+                raise RegistrationError(
+                    f"{where}: a workflow is a plain `def` that yields its steps "
+                    "(`result = yield flow.step(...)`), not an `async def`"
+                )
+        elif not inspect.iscoroutinefunction(job.handler):
             raise RegistrationError(f"{where}: the handler must be an `async def`")
         _check_parameters(job, where)
         if job.name in self._jobs:
@@ -193,8 +217,8 @@ class Registry:
             )
         self._jobs[job.name] = job
 
-    def _register(self, **spec: Any) -> Callable[[Handler], Handler]:
-        def register(handler: Handler) -> Handler:
+    def _register(self, **spec: Any) -> Callable[[Any], Any]:
+        def register(handler: Any) -> Any:
             options = dict(spec)
             name = options.pop("name", None) or handler.__name__
             max_attempts = options.pop("max_attempts", _DEFAULT_RETRY.max_attempts)
@@ -332,15 +356,35 @@ class Registry:
         backoff and jitter) and keeps its sync position with `ctx.positions`."""
         return self._register(kind="integration", cron=cron, payload_model=payload, **options)
 
+    @overload
+    def workflow(
+        self, *, cron: str | None = None, payload: None = None, **options: Unpack[BindingOptions]
+    ) -> ForFlow: ...
+    @overload
+    def workflow(
+        self, *, cron: str | None = None, payload: type[PayloadT], **options: Unpack[BindingOptions]
+    ) -> ForPayloadFlow[PayloadT]: ...
+    def workflow(
+        self, *, cron: str | None = None, payload: type[BaseModel] | None = None, **options: Any
+    ) -> Callable[[Any], Any]:
+        """A workflow on Dapr Workflow: a `def` that yields its steps through `Flow` (other
+        jobs run as steps, in turn or fanned out, durable timers, waits for external events)
+        and returns its result. Its run lasts as long as the workflow instance; each step is a
+        run of its own (`parent_run_id`), retried as its job is. Triggered as other jobs are:
+        the API and the dashboard, a cron binding or a Jobs API schedule."""
+        options.setdefault("timeout_seconds", WORKFLOW_TIMEOUT_SECONDS)
+        return self._register(kind="workflow", cron=cron, payload_model=payload, **options)
+
 
 def _check_parameters(job: Job, where: str) -> None:
     """For code mypy does not check: the handler must take what the executor will pass."""
+    second = "flow: Flow" if job.kind == "workflow" else "ctx: JobContext"
     if job.batch_size is not None:
         expected = "(items: list[Payload], ctx: BatchContext)"
     elif job.payload_model is not None:
-        expected = f"(item: {job.payload_model.__name__}, ctx: JobContext)"
+        expected = f"(item: {job.payload_model.__name__}, {second})"
     else:
-        expected = "(ctx: JobContext)"
+        expected = f"({second})"
     arguments = expected.count(",") + 1
     try:
         inspect.signature(job.handler).bind(*([None] * arguments))

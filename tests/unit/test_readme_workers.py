@@ -57,6 +57,10 @@ def test_every_example_file_type_checks_and_registers(tmp_path: Path) -> None:
                 "reindex_products",
                 "sync_crm",
                 "record_page_view",
+                "reserve_stock",
+                "release_stock",
+                "charge_card",
+                "fulfil_order",
             ]
         )
     )

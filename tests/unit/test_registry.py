@@ -5,7 +5,7 @@ from pydantic import BaseModel
 
 from app.core.config import Settings
 from app.main import create_app
-from app.workers import BatchContext, JobContext, RegistrationError
+from app.workers import BatchContext, Flow, JobContext, RegistrationError, Steps
 from app.workers.registry import Registry
 from tests.support import DEVELOPMENT
 
@@ -145,4 +145,31 @@ def test_a_timeout_must_be_positive() -> None:
 
         @registry.scheduled(cron="@every 1m", timeout_seconds=0)
         async def instant(ctx: JobContext) -> None:
+            return None
+
+
+def test_a_workflow_is_a_generator_function_registered_with_a_long_timeout() -> None:
+    registry = Registry()
+
+    @registry.manual(payload=Payload)
+    async def step(item: Payload, ctx: JobContext) -> None:
+        return None
+
+    @registry.workflow(payload=Payload, name="flow")
+    def flow(item: Payload, flow: Flow) -> Steps:
+        yield flow.step(step, item)
+
+    job = registry.get("flow")
+    assert job is not None
+    assert job.kind == "workflow"
+    assert job.timeout_seconds >= 24 * 3600, "a workflow run lasts as long as its instance"
+    assert registry.by_handler(step) is registry.get("step")
+
+
+def test_an_async_workflow_is_refused_with_a_fix() -> None:
+    registry = Registry()
+    with pytest.raises(RegistrationError, match="plain `def` that yields its steps"):
+
+        @registry.workflow()  # type: ignore[arg-type]  # mypy refuses it too
+        async def not_a_workflow(flow: Flow) -> None:
             return None

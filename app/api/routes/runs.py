@@ -1,8 +1,8 @@
 """The run history, and what an operator can do to a run."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Query, status
+from fastapi import Body, Path, Query, status
 
 from app.api.deps import operator_router
 from app.api.schemas import Accepted, Page, RunOut, problems
@@ -12,17 +12,26 @@ from app.repositories.runs import UnknownRun
 from app.services import Actions, History, Runs
 
 router = operator_router("/api/runs", "runs")
+EventName = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")]
 
 
 @router.get("", responses=problems(404))
 async def list_runs(
     history: History,
+    *,
     job: str | None = None,
     status: RunStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     before: Annotated[str | None, Query(description="the `next` of the previous page")] = None,
+    parent: Annotated[
+        str | None, Query(description="a workflow's run id: its steps, in the order made")
+    ] = None,
 ) -> Page[RunOut]:
-    """Runs, newest first, filtered by job and status."""
+    """Runs, newest first, filtered by job and status; or a workflow run's steps."""
+    if parent is not None:
+        steps = await history.steps_of(parent, limit=limit)
+        kept = [s for s in steps if (job is None or s.job == job) and status in (None, s.status)]
+        return Page(items=[RunOut.of(s) for s in kept], next=None)
     runs = await history.list_runs(job=job, status=status, limit=limit, before=before)
     return Page(
         items=[RunOut.of(r) for r in runs], next=runs[-1].id if len(runs) == limit else None
@@ -49,4 +58,16 @@ async def cancel_run(run_id: str, actions: Actions) -> Accepted:
 async def retry_run(run_id: str, actions: Actions) -> Accepted:
     """A failed run's next attempt now; for a finished run, a new run with the same payload."""
     run = await actions.retry(run_id, API_CALLER)
+    return Accepted(run_id=run.id)
+
+
+@router.post(
+    "/{run_id}/events/{name}", status_code=status.HTTP_202_ACCEPTED, responses=problems(404, 409)
+)
+async def raise_workflow_event(
+    run_id: str, name: EventName, actions: Actions, data: Annotated[Any, Body()] = None
+) -> Accepted:
+    """Raises an external event on a workflow run's instance (an approval, with its data as
+    the body): a `flow.wait_for_event(name)` in the workflow receives it."""
+    run = await actions.raise_event(run_id, name, data, API_CALLER)
     return Accepted(run_id=run.id)

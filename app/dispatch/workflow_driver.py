@@ -1,0 +1,24 @@
+"""What the executor needs to run a workflow job's run: the workflow host's two verbs, seen
+from the engine (app/workflows/host.py implements them; the engine does not import it)."""
+
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from app.models.runs import JobRun
+from app.workers.registry import Job
+
+
+class WorkflowDriver(Protocol):
+    async def drive(self, job: Job, run: JobRun, payload: BaseModel | None) -> Any:
+        """Starts the run's workflow instance (unless it exists: a later attempt of the same
+        run, after its instance died, takes it up where it is) and waits for its end."""
+        ...
+
+    async def terminate(self, run_id: str) -> None:
+        """Ends the run's workflow instance: an operator cancelled the run."""
+        ...
+
+    async def raise_event(self, run_id: str, name: str, data: Any) -> None:
+        """Raises an external event (an approval, with its data) on the run's instance."""
+        ...

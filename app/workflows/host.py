@@ -1,0 +1,185 @@
+"""The app's side of Dapr Workflow: the workflow runtime (the SDK's worker, which holds a gRPC
+stream to the sidecar and runs workflow code and activities on threads of its own), the one
+activity that runs a step, and the drive of a workflow run.
+
+A workflow job's run is an ordinary run whose attempt starts the workflow instance (its id is
+the run's) and waits for its end, holding the run's lease meanwhile; if the instance that
+drives it dies, another attempt takes the instance up where it is. Each step is a child run
+(`parent_run_id`), stored once per step of the instance: Dapr runs an activity again when the
+app died during it, and that second call finds the step's run, whose job is idempotent per run
+as every job is, instead of making another.
+"""
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any, cast
+
+from dapr.ext.workflow import DaprWorkflowContext, WorkflowActivityContext, WorkflowRuntime
+from dapr.ext.workflow import WorkflowStatus as Status
+from dapr.ext.workflow.aio import DaprWorkflowClient
+from grpc import StatusCode
+from grpc.aio import AioRpcError
+from loguru import logger
+from pydantic import BaseModel
+from tenacity import AsyncRetrying, retry_if_exception, wait_exponential
+
+from app.core.config import Settings
+from app.dispatch.dispatcher import Dispatcher
+from app.models.runs import JobRun, RunStatus
+from app.repositories.runs import RunRepository
+from app.workers.errors import GiveUp, RunCancelled
+from app.workers.registry import Job, Registry, Steps
+from app.workflows.flow import STEP_ACTIVITY, Flow
+
+# How long one wait for the instance's end lasts before it is asked again (a long poll).
+_WAIT_SECONDS = 30
+# While the sidecar is away, the drive asks again after this long at most.
+_SIDECAR_WAIT_CEILING = 5.0
+_SIDECAR_AWAY = {StatusCode.UNAVAILABLE, StatusCode.DEADLINE_EXCEEDED, StatusCode.UNKNOWN}
+# A step's run is read again after this long, doubling up to the ceiling, until it has ended.
+_STEP_POLL_FIRST, _STEP_POLL_CEILING = 0.05, 1.0
+
+
+class StepEnded(GiveUp):
+    """A step's run ended without success (dead or cancelled): the workflow sees it fail."""
+
+
+class WorkflowHost:
+    def __init__(self, *, registry: Registry, settings: Settings, runs: RunRepository) -> None:
+        host, port = settings.dapr.host, str(settings.dapr.grpc_port)
+        self._registry = registry
+        self._runs = runs
+        self._runtime = WorkflowRuntime(host=host, port=port)
+        self._client = DaprWorkflowClient(host=host, port=port)
+        self._dispatcher: Dispatcher | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        for job in registry:
+            if job.kind == "workflow":
+                self._runtime.register_workflow(self._orchestrator(job), name=job.name)
+        self._runtime.register_activity(self._step, name=STEP_ACTIVITY)
+
+    @staticmethod
+    def needed(registry: Registry) -> bool:
+        return any(job.kind == "workflow" for job in registry)
+
+    async def start(self, dispatcher: Dispatcher) -> None:
+        """Connects the workflow worker to the sidecar; steps go to `dispatcher` from now on."""
+        self._dispatcher = dispatcher
+        self._loop = asyncio.get_running_loop()
+        await asyncio.to_thread(self._runtime.start)
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self._runtime.shutdown)
+
+    # -- the workflow run (the engine's WorkflowDriver) ------------------------------------
+
+    async def drive(self, job: Job, run: JobRun, payload: BaseModel | None) -> Any:
+        """While the sidecar is away (restarted, say), the run waits for it: the instance lives
+        on in the sidecar's state, and the run's lease is kept meanwhile."""
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(_sidecar_away),
+            wait=wait_exponential(multiplier=0.2, max=_SIDECAR_WAIT_CEILING),
+            before_sleep=lambda _: logger.bind(run_id=run.id).warning(
+                "the sidecar's workflow API does not answer: waiting for it"
+            ),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._drive_once(job, run, payload)
+        raise AssertionError("unreachable: the retrying loop returns or raises")
+
+    async def _drive_once(self, job: Job, run: JobRun, payload: BaseModel | None) -> Any:
+        log = logger.bind(job=job.name, run_id=run.id)
+        if await self._client.get_workflow_state(run.id, fetch_payloads=False) is None:
+            data = payload.model_dump(mode="json") if payload is not None else run.payload
+            await self._client.schedule_new_workflow(job.name, input=data, instance_id=run.id)
+            log.info("workflow instance started")
+        else:
+            log.info("workflow instance exists: waiting for it")
+        while True:
+            try:
+                state = await self._client.wait_for_workflow_completion(
+                    run.id, fetch_payloads=True, timeout_in_seconds=_WAIT_SECONDS
+                )
+            except TimeoutError:
+                continue
+            if state is None:
+                raise GiveUp(f"workflow instance {run.id} is gone (purged?)")
+            return _outcome(state)
+
+    async def terminate(self, run_id: str) -> None:
+        await self._client.terminate_workflow(run_id)
+
+    async def raise_event(self, run_id: str, name: str, data: Any) -> None:
+        await self._client.raise_workflow_event(run_id, name, data=data)
+
+    # -- inside the workflow runtime's threads --------------------------------------------
+
+    def _orchestrator(self, job: Job) -> Any:
+        registry, model = self._registry, job.payload_model
+        workflow = cast(Callable[..., Steps], job.handler)  # a generator function, registered
+
+        def orchestrate(context: DaprWorkflowContext, data: Any = None) -> Steps:
+            flow = Flow(context, registry)
+            if model is None:
+                return workflow(flow)
+            return workflow(model.model_validate({} if data is None else data), flow)
+
+        orchestrate.__name__ = job.name
+        return orchestrate
+
+    async def _step(self, context: WorkflowActivityContext, step: dict[str, Any]) -> Any:
+        """The step activity, on the runtime's event loop: the step's run is made and awaited
+        on the app's loop, where the database client and the engine live."""
+        assert self._loop is not None, "steps arrive only after start()"
+        running = self._run_step(context.workflow_id, context.task_id, step)
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(running, self._loop))
+
+    async def _run_step(self, instance_id: str, task_id: int, step: dict[str, Any]) -> Any:
+        assert self._dispatcher is not None
+        job = self._dispatcher.job(str(step["job"]))
+        run = await self._dispatcher.submit_step(
+            job,
+            step.get("payload"),
+            parent_run_id=instance_id,
+            step=str(step.get("step") or job.name),
+            key=f"{instance_id}:{task_id}",
+        )
+        pause = _STEP_POLL_FIRST
+        while True:
+            current = await self._runs.get(run.id)
+            if current is not None and current.status is RunStatus.SUCCEEDED:
+                return current.result
+            if current is not None and current.status in (RunStatus.DEAD, RunStatus.CANCELLED):
+                error = current.error
+                reason = f"{error.type}: {error.message}" if error else current.status.value
+                raise StepEnded(
+                    f"step {current.step!r} (run {current.id}) {current.status}: {reason}"
+                )
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _STEP_POLL_CEILING)
+
+
+def _sidecar_away(exc: BaseException) -> bool:
+    return isinstance(exc, AioRpcError) and exc.code() in _SIDECAR_AWAY
+
+
+def _outcome(state: Any) -> Any:
+    status = state.runtime_status
+    if status is Status.COMPLETED:
+        output = state.serialized_output
+        return {"output": _json(output)} if output else None
+    if status is Status.TERMINATED:
+        raise RunCancelled(f"workflow instance {state.instance_id} was terminated")
+    details = state.failure_details
+    message = f"{details.error_type}: {details.message}" if details else str(status)
+    raise GiveUp(f"workflow failed: {message}")
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
