@@ -6,8 +6,8 @@ from app.workers import Flow, StepFailed, Steps  (a workflow's)
 
 from app.workers.context import BatchContext, JobContext
 from app.workers.errors import GiveUp, LeaseLost, RetryLater, RunCancelled, WorkerError
-from app.workers.registry import RegistrationError, Steps, registry
-from app.workflows.flow import Flow, StepFailed
+from app.workers.flow import Flow, StepFailed, Steps
+from app.workers.registry import RegistrationError, registry
 
 __all__ = [
     "BatchContext",

@@ -13,9 +13,9 @@ registration says it gets (`payload=OrderPlaced` means `(order: OrderPlaced, ctx
 """
 
 import inspect
-from collections.abc import Awaitable, Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack, cast, overload
+from typing import Any, TypedDict, TypeVar, Unpack, cast, overload
 
 from pydantic import BaseModel
 
@@ -23,30 +23,12 @@ from app.core.config import Settings
 from app.core.errors import StartRefused
 from app.dispatch.retry import RetryPolicy
 from app.models.runs import JobKind
-from app.workers.context import BatchContext, JobContext
+from app.workers.flow import FlowFunction, PayloadFlowFunction
+from app.workers.handlers import BatchHandler, ContextHandler, Handler, PayloadHandler, PayloadT
 from app.workers.schedule import InvalidSchedule, Schedule
 
-if TYPE_CHECKING:
-    from app.workflows.flow import Flow
-
-PayloadT = TypeVar("PayloadT", bound=BaseModel)
 SectionT = TypeVar("SectionT", bound=BaseModel)
 
-ContextHandler = Callable[[JobContext], Awaitable[object]]
-"""A job registered without `payload=`: `async def job(ctx: JobContext) -> ...`."""
-PayloadHandler = Callable[[PayloadT, JobContext], Awaitable[object]]
-"""A job registered with `payload=Model`: `async def job(item: Model, ctx: JobContext) -> ...`."""
-BatchHandler = Callable[[list[PayloadT], BatchContext], Awaitable[Sequence[object] | None]]
-"""`async def job(items: list[Model], ctx: BatchContext) -> list[...] | None`."""
-Handler = Callable[..., Awaitable[Any]]
-"""Any of the three, as the executor calls it."""
-Steps = Generator[Any, Any, Any]
-"""What a workflow function is: a generator that yields what `Flow` makes (steps, timers, waits
-for events) and returns the workflow's result."""
-FlowFunction = Callable[["Flow"], Steps]
-"""A workflow registered without `payload=`: `def flow(flow: Flow) -> Steps`."""
-PayloadFlowFunction = Callable[[PayloadT, "Flow"], Steps]
-"""A workflow registered with `payload=Model`: `def flow(item: Model, flow: Flow) -> Steps`."""
 
 DEFAULT_TIMEOUT_SECONDS = 300.0
 # A workflow's run lasts as long as its instance: waits for approvals and timers included.

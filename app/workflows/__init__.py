@@ -1,2 +1,2 @@
-"""Workflows on Dapr Workflow: `flow.py` is what an author writes against, `host.py` runs them
-in the app (the workflow runtime, the step activity, the workflow run's drive)."""
+"""Workflows on Dapr Workflow, run in the app: `host.py` (the workflow runtime, the step
+activity, a workflow run's drive). What an author writes against is `app.workers.flow`."""

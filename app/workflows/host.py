@@ -29,8 +29,8 @@ from app.dispatch.dispatcher import Dispatcher
 from app.models.runs import JobRun, RunStatus
 from app.repositories.runs import RunRepository
 from app.workers.errors import GiveUp, RunCancelled
-from app.workers.registry import Job, Registry, Steps
-from app.workflows.flow import STEP_ACTIVITY, Flow
+from app.workers.flow import STEP_ACTIVITY, Flow, Steps
+from app.workers.registry import Job, Registry
 
 # How long one wait for the instance's end lasts before it is asked again (a long poll).
 _WAIT_SECONDS = 30
@@ -122,7 +122,7 @@ class WorkflowHost:
         workflow = cast(Callable[..., Steps], job.handler)  # a generator function, registered
 
         def orchestrate(context: DaprWorkflowContext, data: Any = None) -> Steps:
-            flow = Flow(context, registry)
+            flow = Flow(context, registry.by_handler)
             if model is None:
                 return workflow(flow)
             return workflow(model.model_validate({} if data is None else data), flow)

@@ -8,14 +8,14 @@ result, or raises `StepFailed` when its run is dead, which the workflow may catc
 compensate.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Generator, Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypeVar, overload
+from typing import Any, Protocol, TypeVar, overload
 
 from dapr.ext.workflow import DaprWorkflowContext, TaskFailedError, when_all, when_any
 from pydantic import BaseModel
 
-from app.workers.registry import ContextHandler, PayloadHandler, Registry
+from app.workers.handlers import ContextHandler, PayloadHandler
 
 PayloadT = TypeVar("PayloadT", bound=BaseModel)
 
@@ -28,11 +28,29 @@ Waitable = Any
 StepFailed = TaskFailedError
 """Raised at `yield flow.step(...)` when the step's run is dead (its attempts used up)."""
 
+Steps = Generator[Any, Any, Any]
+"""What a workflow function is: a generator that yields what `Flow` makes (steps, timers, waits
+for events) and returns the workflow's result."""
+
+
+class StepJob(Protocol):
+    """What a step needs of a registered job."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+
+JobOfHandler = Callable[[Callable[..., Any]], StepJob | None]
+"""The registry's lookup of the job a decorated function was registered as."""
+
 
 class Flow:
-    def __init__(self, context: DaprWorkflowContext, registry: Registry) -> None:
+    def __init__(self, context: DaprWorkflowContext, job_of: JobOfHandler) -> None:
         self._context = context
-        self._registry = registry
+        self._job_of = job_of
 
     @property
     def instance_id(self) -> str:
@@ -55,7 +73,7 @@ class Flow:
     def step(self, job: Any, payload: BaseModel | None = None, *, name: str | None = None) -> Any:
         """A registered job, run as a step (its result: what the job returned). `name` tells
         two steps of the same job apart in the history."""
-        registered = self._registry.by_handler(job)
+        registered = self._job_of(job)
         if registered is None:
             raise LookupError(f"{getattr(job, '__name__', job)!r} is not a registered job")
         if registered.kind == "workflow":
@@ -84,3 +102,9 @@ class Flow:
     def set_status(self, status: str) -> None:
         """A short text the run history shows for the instance while it runs."""
         self._context.set_custom_status(status)
+
+
+FlowFunction = Callable[[Flow], Steps]
+"""A workflow registered without `payload=`: `def flow(flow: Flow) -> Steps`."""
+PayloadFlowFunction = Callable[[PayloadT, Flow], Steps]
+"""A workflow registered with `payload=Model`: `def flow(item: Model, flow: Flow) -> Steps`."""
