@@ -12,12 +12,14 @@ as every job is, instead of making another.
 
 import asyncio
 import json
+import logging
 from collections.abc import Callable
 from typing import Any, cast
 
 from dapr.ext.workflow import DaprWorkflowContext, WorkflowActivityContext, WorkflowRuntime
 from dapr.ext.workflow import WorkflowStatus as Status
 from dapr.ext.workflow.aio import DaprWorkflowClient
+from dapr.ext.workflow.logger import LoggerOptions
 from grpc import StatusCode
 from grpc.aio import AioRpcError
 from loguru import logger
@@ -37,6 +39,7 @@ _WAIT_SECONDS = 30
 # While the sidecar is away, the drive asks again after this long at most.
 _SIDECAR_WAIT_CEILING = 5.0
 _SIDECAR_AWAY = {StatusCode.UNAVAILABLE, StatusCode.DEADLINE_EXCEEDED, StatusCode.UNKNOWN}
+_SDK_LOGGERS = ("WorkflowRuntime", "DaprWorkflowClient", "durabletask-worker", "durabletask-client")
 # A step's run is read again after this long, doubling up to the ceiling, until it has ended.
 _STEP_POLL_FIRST, _STEP_POLL_CEILING = 0.05, 1.0
 
@@ -50,14 +53,20 @@ class WorkflowHost:
         host, port = settings.dapr.host, str(settings.dapr.grpc_port)
         self._registry = registry
         self._runs = runs
-        self._runtime = WorkflowRuntime(host=host, port=port)
-        self._client = DaprWorkflowClient(host=host, port=port)
+        self._runtime = WorkflowRuntime(host=host, port=port, logger_options=_through_ours())
+        self._client = DaprWorkflowClient(host=host, port=port, logger_options=_through_ours())
         self._dispatcher: Dispatcher | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         for job in registry:
             if job.kind == "workflow":
                 self._runtime.register_workflow(self._orchestrator(job), name=job.name)
-        self._runtime.register_activity(self._step, name=STEP_ACTIVITY)
+
+        # A function of this host's own: the SDK marks a registered function as registered, and
+        # a bound method's function is shared by every host of the process.
+        async def step(context: WorkflowActivityContext, data: dict[str, Any]) -> Any:
+            return await self._step(context, data)
+
+        self._runtime.register_activity(step, name=STEP_ACTIVITY)
 
     @staticmethod
     def needed(registry: Registry) -> bool:
@@ -160,6 +169,15 @@ class WorkflowHost:
                 )
             await asyncio.sleep(pause)
             pause = min(pause * 2, _STEP_POLL_CEILING)
+
+
+def _through_ours() -> LoggerOptions:
+    """The SDK's loggers without handlers of their own: their records reach the app's logging
+    (JSON lines in production) like every library's. Its INFO lines (a line per wait for an
+    instance, per registration) are left out."""
+    for name in _SDK_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    return LoggerOptions(log_level="WARNING", log_handler=logging.NullHandler())
 
 
 def _sidecar_away(exc: BaseException) -> bool:

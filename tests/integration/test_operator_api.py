@@ -20,6 +20,7 @@ async def test_jobs_lists_every_kind_with_its_trigger(client: httpx.AsyncClient)
         "data",
         "integration",
         "manual",
+        "workflow",
     }
     assert (jobs["doomed_job"]["kind"], jobs["doomed_job"]["trigger"]) == ("manual", None)
     assert jobs["heartbeat"]["trigger"] == "@every 2s"
