@@ -203,6 +203,33 @@ async def test_a_data_processors_progress_bar_moves_without_a_reload(
     assert await page.evaluate("window.__sameDocument") is True, "the page was reloaded"
 
 
+async def test_a_workflow_run_shows_its_steps_in_turn_and_side_by_side(
+    page: Page, worker: RunningWorker
+) -> None:
+    run_id = await start(worker, "fan_out_workflow", {"width": 3, "delay_ms": 600})
+    await wait_for_status(worker, run_id, "succeeded")
+    await page.goto(f"/dashboard/runs/{run_id}")
+    rows = page.locator("#steps tr[data-step]")
+    await expect(rows).to_have_count(4)
+    await shot(page, "workflow-steps")
+
+    spans = {}
+    for i in range(4):
+        row = rows.nth(i)
+        name = await row.get_attribute("data-step") or ""
+        began = float(await row.get_attribute("data-start-ms") or "nan")
+        ended = float(await row.get_attribute("data-end-ms") or "nan")
+        spans[name] = (began, ended)
+    first, pieces = spans.pop("first"), list(spans.values())
+    assert sorted(spans) == ["piece 1", "piece 2", "piece 3"]
+    assert all(began >= first[1] for began, _ in pieces), "the fan-out began after the first"
+    assert max(b for b, _ in pieces) < min(e for _, e in pieces), "side by side"
+    assert await page.locator("#steps .gantt-bar").count() == 4
+
+    await rows.nth(1).locator("a").click()
+    await expect(page.locator('[data-field="parent"]')).to_have_text(run_id)
+
+
 async def test_a_filter_url_opened_directly_shows_only_matching_runs(
     page: Page, worker: RunningWorker
 ) -> None:

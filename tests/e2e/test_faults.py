@@ -82,6 +82,18 @@ async def reconcile(db: Database, scenario: str, ids: list[str]) -> Reconciliati
     )
 
 
+async def missing_runs(db: Database, ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """What became of events neither applied nor dead: their runs, as stored (a loss seen
+    once in three busy-core runs, 2026-12-02, before and after that day's changes)."""
+    applied = {doc["_id"] async for doc in db["work_items"].find({"_id": {"$in": ids}}, {"_id": 1})}
+    missing = sorted(set(ids) - applied)[:20]
+    fields = {"trigger.event_id": 1, "status": 1, "attempt": 1, "instance": 1, "attempts": 1}
+    found: dict[str, list[dict[str, Any]]] = {item: [] for item in missing}
+    async for run in db["job_runs"].find({"trigger.event_id": {"$in": missing}}, fields):
+        found[run["trigger"]["event_id"]].append(run)
+    return found
+
+
 async def settled(db: Database, scenario: str, ids: list[str], within: float) -> Reconciliation:
     async def nothing_missing() -> Reconciliation | None:
         outcome = await reconcile(db, scenario, ids)
@@ -91,6 +103,7 @@ async def settled(db: Database, scenario: str, ids: list[str], within: float) ->
         outcome = await eventually(nothing_missing, within=within, interval=2, what=scenario)
     except AssertionError:
         outcome = await reconcile(db, scenario, ids)
+        print(f"\n[reliability] missing, with their runs: {await missing_runs(db, ids)}")  # noqa: T201
     print(f"\n[reliability] {outcome.line()}")  # noqa: T201
     record(outcome)
     return outcome

@@ -18,6 +18,7 @@ from app.dashboard.actions import Done, act
 from app.dashboard.deps import ActingSession, CurrentSession
 from app.dashboard.pages import client_of, render
 from app.dashboard.timeline import timeline_of
+from app.dashboard.workflow_steps import step_bars
 from app.models.run_query import RunQuery
 from app.models.runs import JobKind, JobRun, RunStatus, TriggerType
 from app.repositories.run_history import RunHistory, RunPage
@@ -116,14 +117,20 @@ async def export_runs(
 
 
 @router.get("/runs/{run_id}")
-async def show_run(run_id: str, request: Request, session: CurrentSession, runs: Runs) -> Response:
-    """One run: payload, result, attempts, timeline, trigger, trace, progress and actions."""
+async def show_run(
+    run_id: str, request: Request, session: CurrentSession, runs: Runs, history: History
+) -> Response:
+    """One run: payload, result, attempts, timeline, trigger, trace, progress and actions; a
+    workflow's run, its steps as a chart."""
     run = await runs.get(run_id)
     if run is None:
         return render(
             request, "missing.html", session, page="runs", what=f"run {run_id}", status_code=404
         )
-    return render(request, "run.html", session, page="runs", run=run, timeline=timeline_of(run))
+    steps = step_bars(run, await history.steps_of(run.id)) if run.kind == "workflow" else []
+    return render(
+        request, "run.html", session, page="runs", run=run, timeline=timeline_of(run), steps=steps
+    )
 
 
 @router.get("/runs/{run_id}/live")
