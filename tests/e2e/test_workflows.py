@@ -68,14 +68,22 @@ async def steps_reaching(
     return await eventually(probe, within=within, what=f"{count} steps of {run_id} {statuses}")
 
 
+async def finished_with_steps(
+    api: httpx.AsyncClient, job: str, payload: Any = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Triggers a workflow; its run once finished, and its steps."""
+    run_id = await trigger(api, job, payload)
+    run = await run_reaching(api, run_id, {"succeeded", "dead", "cancelled"}, within=60)
+    return run, await steps_of(api, run_id)
+
+
 async def test_the_built_in_workflow_records_each_step_as_a_child_run(
     flows: tuple[RunningWorker, Database, FaultInjector],
 ) -> None:
     worker, _, _ = flows
     async with worker.api() as api:
-        run_id = await trigger(api, "ReportsWorkflow")
-        run = await run_reaching(api, run_id, {"succeeded", "dead"}, within=60)
-        steps = await steps_of(api, run_id)
+        run, steps = await finished_with_steps(api, "ReportsWorkflow")
+    run_id = run["id"]
 
     assert run["status"] == "succeeded", run["error"]
     assert run["kind"] == "workflow"
@@ -175,9 +183,7 @@ async def test_a_failed_step_is_caught_and_compensated(
 ) -> None:
     worker, _, _ = flows
     async with worker.api() as api:
-        run_id = await trigger(api, "compensating_workflow")
-        run = await run_reaching(api, run_id, {"succeeded", "dead"}, within=60)
-        steps = await steps_of(api, run_id)
+        run, steps = await finished_with_steps(api, "compensating_workflow")
         not_a_workflow = await trigger(api, "greeting_job")
         refused = await api.post(f"/api/runs/{not_a_workflow}/events/approval", json={})
 
@@ -189,3 +195,18 @@ async def test_a_failed_step_is_caught_and_compensated(
         ("compensation", "succeeded"),
     ]
     assert refused.status_code == 409
+
+
+async def test_cancelling_a_workflow_run_terminates_its_instance(
+    flows: tuple[RunningWorker, Database, FaultInjector],
+) -> None:
+    worker, _, _ = flows
+    async with worker.api() as api:
+        run_id = await trigger(api, "approval_workflow")
+        await instance_reaching(worker, run_id, "RUNNING")
+        cancelled = await api.post(f"/api/runs/{run_id}/cancel")
+        assert cancelled.status_code == 202, cancelled.text
+        run = await run_reaching(api, run_id, {"cancelled", "succeeded", "dead"}, within=60)
+
+    assert run["status"] == "cancelled"
+    await instance_reaching(worker, run_id, "TERMINATED")
