@@ -314,6 +314,30 @@ def approval_workflow(flow: Flow) -> Steps:
     return {"approved_by": approval["by"], "applied": applied["index"]}
 
 
+WORKFLOW_FIXES = "workflow_fixes"
+
+
+class Blocked(BaseModel):
+    index: int = Field(ge=0)
+
+
+@registry.manual(payload=Blocked, name="blocked_piece", max_attempts=1)
+async def blocked_piece(piece: Blocked, ctx: JobContext) -> dict[str, Any]:
+    """A step that fails until its cause is fixed: a document for its index in
+    `workflow_fixes`, as an operator would fix a missing record before a re-run."""
+    if await ctx.db[WORKFLOW_FIXES].find_one({"_id": piece.index}) is None:
+        raise GiveUp(f"piece {piece.index} is blocked: {WORKFLOW_FIXES} has nothing for it")
+    return {"index": piece.index}
+
+
+@registry.workflow(payload=Blocked, name="blocked_workflow")
+def blocked_workflow(plan: Blocked, flow: Flow) -> Steps:
+    """A step that succeeds, then one that fails (uncaught: the workflow fails) until fixed."""
+    yield flow.step(workflow_piece, Piece(index=plan.index), name="before")
+    done = yield flow.step(blocked_piece, plan, name="blocked")
+    return {"done": done["index"]}
+
+
 @registry.workflow(name="compensating_workflow")
 def compensating_workflow(flow: Flow) -> Steps:
     """A step that fails; the workflow catches it and runs a compensating step."""

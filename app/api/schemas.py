@@ -77,6 +77,12 @@ class RunOut(BaseModel):
     refusals: list[Refusal] = Field(description="second runs for the same occurrence, refused")
     parent_run_id: str | None = Field(None, description="a workflow step: its workflow's run")
     step: str | None = Field(None, description="a workflow step: its name in the workflow")
+    suspended_at: datetime | None = Field(
+        None, description="a workflow run: since when its instance is suspended (running stays)"
+    )
+    purged_at: datetime | None = Field(
+        None, description="a finished workflow run: when its instance's state was purged"
+    )
 
     @classmethod
     def of(cls, run: JobRun) -> "RunOut":

@@ -155,17 +155,46 @@ class Dispatcher:
 
     async def raise_event(self, run_id: str, name: str, data: Any) -> JobRun:
         """An external event for a workflow run's instance (an approval and its data)."""
+        run, workflows = await self._workflow_run(run_id, "raise an event on")
+        await workflows.raise_event(run_id, name, data)
+        return run
+
+    async def suspend(self, run_id: str) -> JobRun:
+        """Suspends a workflow run's instance; the run stays running (its attempt waits for the
+        instance, leased), noted as suspended."""
+        run, workflows = await self._workflow_run(run_id, "suspend")
+        await workflows.suspend(run_id)
+        return await self._runs.mark_suspended(run_id=run_id, at=utc_now()) or run
+
+    async def resume(self, run_id: str) -> JobRun:
+        run, workflows = await self._workflow_run(run_id, "resume")
+        if run.suspended_at is None:
+            raise RunNotActionable(run, "resume", "it is not suspended")
+        await workflows.resume(run_id)
+        return await self._runs.mark_suspended(run_id=run_id, at=None) or run
+
+    async def purge(self, run_id: str) -> JobRun:
+        """Deletes a finished workflow run's instance from the sidecar's state; the run and its
+        steps stay in the history. A run that has not finished is refused: cancel it first."""
+        run, workflows = await self._workflow_run(run_id, "purge", finished=True)
+        await workflows.purge(run_id)
+        return await self._runs.mark_purged(run_id=run_id, at=utc_now()) or run
+
+    async def _workflow_run(
+        self, run_id: str, action: str, *, finished: bool = False
+    ) -> tuple[JobRun, WorkflowDriver]:
+        """The workflow run an operator acts on: live (or, with `finished`, finished)."""
         run = await self._runs.get(run_id)
         if run is None:
             raise UnknownRun(run_id)
         if run.kind != "workflow":
-            raise RunNotActionable(run, "raise an event on", f"it is a {run.kind} run")
-        if run.status.finished:
-            raise RunNotActionable(run, "raise an event on", f"it is {run.status.value}")
+            raise RunNotActionable(run, action, f"it is a {run.kind} run")
+        if run.status.finished != finished:
+            why = "it has not finished: cancel it first" if finished else "it has finished"
+            raise RunNotActionable(run, action, f"{why} ({run.status.value})")
         if self._workflows is None:
-            raise RunNotActionable(run, "raise an event on", "this app runs no workflows")
-        await self._workflows.raise_event(run_id, name, data)
-        return run
+            raise RunNotActionable(run, action, "this app runs no workflows")
+        return run, self._workflows
 
     def _woken(self, submission: Submission) -> Submission:
         self._poller.wake()  # a run queued now is claimed now, not at the next interval

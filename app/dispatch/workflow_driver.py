@@ -1,5 +1,5 @@
-"""What the executor needs to run a workflow job's run: the workflow host's two verbs, seen
-from the engine (app/workflows/host.py implements them; the engine does not import it)."""
+"""What the engine needs of the workflow host to run a workflow job's run and to act on its
+instance for an operator (app/workflows/host.py implements it; the engine does not import it)."""
 
 from typing import Any, Protocol
 
@@ -21,4 +21,18 @@ class WorkflowDriver(Protocol):
 
     async def raise_event(self, run_id: str, name: str, data: Any) -> None:
         """Raises an external event (an approval, with its data) on the run's instance."""
+        ...
+
+    async def suspend(self, run_id: str) -> None:
+        """Suspends the run's instance: it runs no further step until resumed (events raised
+        meanwhile wait for it)."""
+        ...
+
+    async def resume(self, run_id: str) -> None:
+        """Resumes a suspended instance where it stopped."""
+        ...
+
+    async def purge(self, run_id: str) -> None:
+        """Deletes a finished instance's state (its history in the sidecar's state store); the
+        run stays in the run history."""
         ...

@@ -115,6 +115,10 @@ class JobRun(BaseModel):
     """A workflow's step: the run of the workflow instance that called it."""
     step: str | None = None
     """A workflow's step: its name in the workflow (the job's, unless the workflow named it)."""
+    suspended_at: datetime | None = None
+    """A workflow run whose instance an operator suspended: since when (None once resumed)."""
+    purged_at: datetime | None = None
+    """A finished workflow run whose instance's state an operator purged from the sidecar."""
 
     @classmethod
     def new(

@@ -17,6 +17,9 @@ from app.repositories.pauses import Pause, PauseRepository
 from app.repositories.run_history import RunHistory
 from app.repositories.schedules import ScheduleRepository
 
+EVENT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
+"""An external event's name, as a workflow waits for it (`flow.wait_for_event(name)`)."""
+
 
 @dataclass
 class Requeued:
@@ -77,6 +80,21 @@ class OperatorActions:
     async def raise_event(self, run_id: str, name: str, data: Any, actor: Actor) -> JobRun:
         run = await self.dispatcher.raise_event(run_id, name, data)
         await self._log(actor, "raise-event", run_id, [run_id], f"event {name!r}")
+        return run
+
+    async def suspend(self, run_id: str, actor: Actor) -> JobRun:
+        run = await self.dispatcher.suspend(run_id)
+        await self._log(actor, "suspend", run_id, [run_id])
+        return run
+
+    async def resume(self, run_id: str, actor: Actor) -> JobRun:
+        run = await self.dispatcher.resume(run_id)
+        await self._log(actor, "resume", run_id, [run_id])
+        return run
+
+    async def purge(self, run_id: str, actor: Actor) -> JobRun:
+        run = await self.dispatcher.purge(run_id)
+        await self._log(actor, "purge", run_id, [run_id], "the workflow instance's state")
         return run
 
     async def trigger(self, name: str, payload: Any, actor: Actor) -> JobRun:

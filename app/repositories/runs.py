@@ -353,6 +353,25 @@ class RunRepository:
         )
         return outcome.modified_count == 1
 
+    async def mark_suspended(self, *, run_id: str, at: datetime | None) -> JobRun | None:
+        """Notes that a workflow run's instance is suspended since `at` (None: resumed); None
+        when the run has finished meanwhile."""
+        document = await self._runs.find_one_and_update(
+            {"_id": _oid(run_id), "status": {"$nin": FINISHED}},
+            {"$set": {"suspended_at": at}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return run_of(document) if document else None
+
+    async def mark_purged(self, *, run_id: str, at: datetime) -> JobRun | None:
+        """Notes that a finished workflow run's instance state was purged."""
+        document = await self._runs.find_one_and_update(
+            {"_id": _oid(run_id), "status": {"$in": FINISHED}},
+            {"$set": {"purged_at": at}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return run_of(document) if document else None
+
     # -- reading -----------------------------------------------------------------------------
 
     async def get(self, run_id: str) -> JobRun | None:

@@ -11,9 +11,10 @@ as every job is, instead of making another.
 """
 
 import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 
 from dapr.ext.workflow import DaprWorkflowContext, WorkflowActivityContext, WorkflowRuntime
@@ -27,6 +28,7 @@ from pydantic import BaseModel
 from tenacity import AsyncRetrying, retry_if_exception, wait_exponential
 
 from app.core.config import Settings
+from app.core.errors import Refused
 from app.dispatch.dispatcher import Dispatcher
 from app.models.runs import JobRun, RunStatus
 from app.repositories.runs import RunRepository
@@ -42,6 +44,19 @@ _SIDECAR_AWAY = {StatusCode.UNAVAILABLE, StatusCode.DEADLINE_EXCEEDED, StatusCod
 _SDK_LOGGERS = ("WorkflowRuntime", "DaprWorkflowClient", "durabletask-worker", "durabletask-client")
 # A step's run is read again after this long, doubling up to the ceiling, until it has ended.
 _STEP_POLL_FIRST, _STEP_POLL_CEILING = 0.05, 1.0
+
+
+class InstanceRefused(Refused):
+    """The sidecar's workflow API refused an operator's verb on an instance (one it does not
+    know yet, or in a state the verb does not apply to)."""
+
+    status_code = 409
+
+
+class WorkflowApiAway(Refused):
+    """The sidecar's workflow API did not answer an operator's verb."""
+
+    status_code = 503
 
 
 class StepEnded(GiveUp):
@@ -122,7 +137,20 @@ class WorkflowHost:
         await self._client.terminate_workflow(run_id)
 
     async def raise_event(self, run_id: str, name: str, data: Any) -> None:
-        await self._client.raise_workflow_event(run_id, name, data=data)
+        async with _refusals(run_id, f"raise event {name!r} on"):
+            await self._client.raise_workflow_event(run_id, name, data=data)
+
+    async def suspend(self, run_id: str) -> None:
+        async with _refusals(run_id, "suspend"):
+            await self._client.pause_workflow(run_id)
+
+    async def resume(self, run_id: str) -> None:
+        async with _refusals(run_id, "resume"):
+            await self._client.resume_workflow(run_id)
+
+    async def purge(self, run_id: str) -> None:
+        async with _refusals(run_id, "purge"):
+            await self._client.purge_workflow(run_id)
 
     # -- inside the workflow runtime's threads --------------------------------------------
 
@@ -178,6 +206,18 @@ def _through_ours() -> LoggerOptions:
     for name in _SDK_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     return LoggerOptions(log_level="WARNING", log_handler=logging.NullHandler())
+
+
+@contextlib.asynccontextmanager
+async def _refusals(run_id: str, verb: str) -> AsyncIterator[None]:
+    """The sidecar's gRPC errors, as refusals an operator reads."""
+    try:
+        yield
+    except AioRpcError as exc:
+        why = f"the sidecar's workflow API could not {verb} instance {run_id}: {exc.details()}"
+        if _sidecar_away(exc):
+            raise WorkflowApiAway(why) from exc
+        raise InstanceRefused(why) from exc
 
 
 def _sidecar_away(exc: BaseException) -> bool:

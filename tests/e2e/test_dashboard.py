@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from bson import ObjectId
 from playwright.async_api import Browser, Page, async_playwright, expect
 from pymongo import AsyncMongoClient
 
@@ -24,6 +25,7 @@ from tests.e2e.deployment import (
     prepare_worker,
     started,
 )
+from tests.e2e.workflow_instances import instance_reaching, instance_status
 from tests.support import eventually, run_reaching, trigger, unique_database
 
 pytestmark = pytest.mark.e2e
@@ -228,6 +230,48 @@ async def test_a_workflow_run_shows_its_steps_in_turn_and_side_by_side(
 
     await rows.nth(1).locator("a").click()
     await expect(page.locator('[data-field="parent"]')).to_have_text(run_id)
+
+
+async def test_an_operator_suspends_resumes_approves_and_purges_a_workflow_from_its_page(
+    page: Page, worker: RunningWorker, e2e_db: Database
+) -> None:
+    run_id = await start(worker, "approval_workflow")
+    await instance_reaching(worker, run_id, "RUNNING")
+    await page.goto(f"/dashboard/runs/{run_id}")
+
+    await page.click("button:has-text('Suspend')")
+    await expect(page.locator(".notice")).to_contain_text(f"workflow run {run_id} suspended")
+    await expect(page.locator('[data-field="suspended"]')).to_contain_text("suspended since")
+    await instance_reaching(worker, run_id, "SUSPENDED")
+    await shot(page, "workflow-suspended")
+    await page.click("button:has-text('Resume')")
+    await expect(page.locator(".notice")).to_contain_text(f"workflow run {run_id} resumed")
+    await expect(page.locator('[data-field="suspended"]')).to_have_count(0)
+
+    form = page.locator("form.raise-event")
+    await form.locator("input[name=name]").fill("approval")
+    await form.locator("textarea[name=data]").fill("not json")
+    await form.locator("button").click()
+    await expect(page.locator(".problem")).to_contain_text("the event's data is not JSON")
+    await form.locator("input[name=name]").fill("approval")
+    await form.locator("textarea[name=data]").fill('{"by": "dashboard", "index": 12}')
+    await form.locator("button").click()
+    await expect(page.locator(".notice")).to_contain_text("event 'approval' raised")
+    await expect(page.locator('[data-field="status"] .status')).to_have_text(
+        "succeeded", timeout=30_000
+    )
+
+    await page.reload()
+    page.on("dialog", lambda dialog: dialog.accept())
+    await page.click("button:has-text('Purge instance')")
+    await expect(page.locator('[data-field="purged"]')).to_contain_text("purged")
+    await shot(page, "workflow-purged")
+    run = await e2e_db["job_runs"].find_one({"_id": ObjectId(run_id)})
+    assert run is not None
+    assert run["result"]["output"] == {"approved_by": "dashboard", "applied": 12}
+    assert await instance_status(worker, run_id) is None
+    actions = [e["action"] async for e in e2e_db["audit_log"].find({"target": run_id})]
+    assert sorted(actions) == ["purge", "raise-event", "resume", "suspend"]
 
 
 async def test_a_filter_url_opened_directly_shows_only_matching_runs(

@@ -1,7 +1,8 @@
 """Workflows on Dapr Workflow, on the real stack: a workflow run's steps are child runs in the
 history; a fan-out of 100 survives its app SIGKILLed mid-way, with each step run once; a
 workflow waiting for an approval survives a restart of its app and its sidecar and completes
-when the approval is raised through the API; a failed step is caught and compensated. (A
+when the approval is raised through the API; a failed step is caught and compensated; an
+operator suspends, resumes, purges and re-runs an instance through the API. (A
 sidecar SIGKILLed mid-workflow is not here yet: docs/workflows.md says what fails.)"""
 
 import uuid
@@ -15,8 +16,9 @@ from pymongo import AsyncMongoClient
 from app.db.mongo import Database
 from tests.e2e.deployment import Ports, RunningWorker, database_of, prepare_worker
 from tests.e2e.faults import FaultInjector
+from tests.e2e.workflow_instances import instance_reaching, instance_status
 from tests.support import eventually, run_reaching, trigger, unique_database, until_started
-from tests.workers import WORKFLOW_PIECES
+from tests.workers import WORKFLOW_FIXES, WORKFLOW_PIECES
 
 pytestmark = pytest.mark.e2e
 
@@ -130,23 +132,6 @@ async def test_a_fan_out_completes_after_its_app_is_killed_and_applies_each_step
     assert redone, "some step was running when the app died, and was taken up again"
 
 
-async def instance_status(worker: RunningWorker, run_id: str) -> str | None:
-    """The workflow instance's status as the sidecar's workflow API tells it."""
-    async with httpx.AsyncClient(base_url=worker.sidecar_url, timeout=10) as sidecar:
-        response = await sidecar.get(f"/v1.0/workflows/dapr/{run_id}")
-    if response.status_code != 200:
-        return None
-    status: str = response.json().get("runtimeStatus", "")
-    return status
-
-
-async def instance_reaching(worker: RunningWorker, run_id: str, status: str) -> None:
-    async def reached() -> bool | None:
-        return await instance_status(worker, run_id) == status or None
-
-    await eventually(reached, within=60, what=f"workflow instance {run_id} {status}")
-
-
 async def test_an_approval_survives_a_restart_and_completes_when_raised_through_the_api(
     flows: tuple[RunningWorker, Database, FaultInjector],
 ) -> None:
@@ -210,3 +195,78 @@ async def test_cancelling_a_workflow_run_terminates_its_instance(
 
     assert run["status"] == "cancelled"
     await instance_reaching(worker, run_id, "TERMINATED")
+
+
+async def test_an_operator_suspends_resumes_and_purges_a_workflow_through_the_api(
+    flows: tuple[RunningWorker, Database, FaultInjector],
+) -> None:
+    worker, db, _ = flows
+    async with worker.api() as api:
+        run_id = await trigger(api, "approval_workflow")
+        await instance_reaching(worker, run_id, "RUNNING")
+        not_suspended = await api.post(f"/api/runs/{run_id}/resume")
+        suspended = await api.post(f"/api/runs/{run_id}/suspend")
+        assert suspended.status_code == 202, suspended.text
+        await instance_reaching(worker, run_id, "SUSPENDED")
+        while_suspended = (await api.get(f"/api/runs/{run_id}")).json()
+        # Raised while suspended, the approval waits for the instance to be resumed.
+        raised = await api.post(
+            f"/api/runs/{run_id}/events/approval", json={"by": "ops", "index": 9}
+        )
+        assert raised.status_code == 202, raised.text
+        still = await instance_status(worker, run_id)
+        steps_while_suspended = await steps_of(api, run_id)
+        too_early = await api.post(f"/api/runs/{run_id}/purge")
+        resumed = await api.post(f"/api/runs/{run_id}/resume")
+        assert resumed.status_code == 202, resumed.text
+        run = await run_reaching(api, run_id, {"succeeded", "dead", "cancelled"}, within=60)
+        purged = await api.post(f"/api/runs/{run_id}/purge")
+        assert purged.status_code == 202, purged.text
+        after = (await api.get(f"/api/runs/{run_id}")).json()
+        gone = await instance_status(worker, run_id)
+        steps = await steps_of(api, run_id)
+
+    assert not_suspended.status_code == 409, "a running instance is not suspended"
+    assert while_suspended["status"] == "running"
+    assert while_suspended["suspended_at"] is not None
+    assert still == "SUSPENDED"
+    assert steps_while_suspended == []
+    assert too_early.status_code == 409, "a running instance is not purged: cancel it first"
+    assert run["status"] == "succeeded", run["error"]
+    assert run["suspended_at"] is None
+    assert run["result"]["output"] == {"approved_by": "ops", "applied": 9}
+    assert after["purged_at"] is not None
+    assert gone is None, "the sidecar no longer knows the purged instance"
+    assert [s["status"] for s in steps] == ["succeeded"], "the history keeps the steps"
+    audited = [e["action"] async for e in db["audit_log"].find({"target": run_id}).sort("at", 1)]
+    assert audited == ["suspend", "raise-event", "resume", "purge"]
+
+
+async def test_a_failed_workflow_is_rerun_from_the_start_with_its_input(
+    flows: tuple[RunningWorker, Database, FaultInjector],
+) -> None:
+    worker, db, _ = flows
+    async with worker.api() as api:
+        failed, failed_steps = await finished_with_steps(api, "blocked_workflow", {"index": 40})
+        await db[WORKFLOW_FIXES].insert_one({"_id": 40, "fixed_by": "ops"})
+        retried = await api.post(f"/api/runs/{failed['id']}/retry")
+        assert retried.status_code == 202, retried.text
+        rerun_id = retried.json()["run_id"]
+        rerun = await run_reaching(api, rerun_id, {"succeeded", "dead", "cancelled"}, within=60)
+        rerun_steps = await steps_of(api, rerun_id)
+
+    assert failed["status"] == "dead"
+    assert "blocked" in failed["error"]["message"]
+    assert [(s["step"], s["status"]) for s in failed_steps] == [
+        ("before", "succeeded"),
+        ("blocked", "dead"),
+    ]
+    assert rerun_id != failed["id"], "a new run, and so a new instance"
+    assert rerun["trigger"] == {"type": "manual", "retry_of": failed["id"]}
+    assert rerun["payload"] == {"index": 40}
+    assert rerun["status"] == "succeeded", rerun["error"]
+    assert rerun["result"]["output"] == {"done": 40}
+    assert [(s["step"], s["status"]) for s in rerun_steps] == [
+        ("before", "succeeded"),
+        ("blocked", "succeeded"),
+    ], "from the start: every step again"

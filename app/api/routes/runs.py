@@ -7,12 +7,13 @@ from fastapi import Body, Path, Query, status
 from app.api.deps import operator_router
 from app.api.schemas import Accepted, Page, RunOut, problems
 from app.models.runs import RunStatus
+from app.operations.actions import EVENT_NAME_PATTERN
 from app.operations.actor import API_CALLER
 from app.repositories.runs import UnknownRun
 from app.services import Actions, History, Runs
 
 router = operator_router("/api/runs", "runs")
-EventName = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")]
+EventName = Annotated[str, Path(pattern=EVENT_NAME_PATTERN)]
 
 
 @router.get("", responses=problems(404))
@@ -58,6 +59,32 @@ async def cancel_run(run_id: str, actions: Actions) -> Accepted:
 async def retry_run(run_id: str, actions: Actions) -> Accepted:
     """A failed run's next attempt now; for a finished run, a new run with the same payload."""
     run = await actions.retry(run_id, API_CALLER)
+    return Accepted(run_id=run.id)
+
+
+@router.post(
+    "/{run_id}/suspend", status_code=status.HTTP_202_ACCEPTED, responses=problems(404, 409)
+)
+async def suspend_workflow_run(run_id: str, actions: Actions) -> Accepted:
+    """Suspends a workflow run's instance: no further step starts until it is resumed (events
+    raised meanwhile wait for it). The run stays running, with `suspended_at` set."""
+    run = await actions.suspend(run_id, API_CALLER)
+    return Accepted(run_id=run.id)
+
+
+@router.post("/{run_id}/resume", status_code=status.HTTP_202_ACCEPTED, responses=problems(404, 409))
+async def resume_workflow_run(run_id: str, actions: Actions) -> Accepted:
+    """Resumes a suspended workflow run's instance where it stopped."""
+    run = await actions.resume(run_id, API_CALLER)
+    return Accepted(run_id=run.id)
+
+
+@router.post("/{run_id}/purge", status_code=status.HTTP_202_ACCEPTED, responses=problems(404, 409))
+async def purge_workflow_run(run_id: str, actions: Actions) -> Accepted:
+    """Deletes a finished workflow run's instance state from the sidecar's state store; the
+    run and its steps stay in the history (`purged_at` set). To re-run a failed workflow from
+    the start with its input, retry it: a new run, a new instance."""
+    run = await actions.purge(run_id, API_CALLER)
     return Accepted(run_id=run.id)
 
 

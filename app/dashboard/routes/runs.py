@@ -5,6 +5,7 @@ import asyncio
 import csv
 import io
 import json
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, get_args
@@ -14,6 +15,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from app.core.errors import Refused
 from app.dashboard.actions import Done, act
 from app.dashboard.deps import ActingSession, CurrentSession
 from app.dashboard.pages import client_of, render
@@ -21,6 +23,7 @@ from app.dashboard.timeline import timeline_of
 from app.dashboard.workflow_steps import step_bars
 from app.models.run_query import RunQuery
 from app.models.runs import JobKind, JobRun, RunStatus, TriggerType
+from app.operations.actions import EVENT_NAME_PATTERN
 from app.repositories.run_history import RunHistory, RunPage
 from app.repositories.runs import UnknownRun
 from app.services import Actions, History, Runs, Workers
@@ -34,6 +37,19 @@ CSV_COLUMNS = [
     "finished_at", "duration_ms", "instance", "error_type", "error_message",
 ]  # fmt: skip
 FILTER_FIELDS = ("job", "kind", "status", "trigger", "since", "until", "text")
+EVENT_NAME = re.compile(EVENT_NAME_PATTERN)
+RUN_VERBS = {  # the operator verb of that name, and what it says it did ({new}: the run made)
+    "cancel": "cancel of run {run} asked",
+    "retry": "retried as run {new}",
+    "requeue": "requeued as run {new}",
+    "suspend": "workflow run {run} suspended",
+    "resume": "workflow run {run} resumed",
+    "purge": "workflow instance of run {run} purged",
+}
+
+
+class FormRefused(Refused):
+    status_code = 422
 
 
 def parse_query(request: Request) -> tuple[RunQuery, str | None]:
@@ -176,26 +192,46 @@ def live_view(run: JobRun) -> dict[str, Any]:
     }
 
 
+@router.post("/runs/{run_id}/events")
+async def raise_workflow_event(
+    run_id: str, *, request: Request, session: ActingSession, actions: Actions
+) -> Response:
+    """Raises an external event on a workflow run's instance: the form's `name`, and its
+    `data` as JSON (empty: none)."""
+    actor = session.actor(client_of(request))
+    form = await request.form()
+    name, text = str(form.get("name") or "").strip(), str(form.get("data") or "").strip()
+
+    async def raise_it() -> Done:
+        if not EVENT_NAME.match(name):
+            raise FormRefused("an event name is letters, digits and _ . : - (at most 100)")
+        try:
+            data = json.loads(text) if text else None
+        except ValueError as exc:
+            raise FormRefused(f"the event's data is not JSON: {exc}") from exc
+        await actions.raise_event(run_id, name, data, actor)
+        return Done(f"event {name!r} raised on run {run_id}")
+
+    return await act(request, raise_it, back=f"/dashboard/runs/{run_id}")
+
+
 @router.post("/runs/{run_id}/{action}")
 async def act_on_run(
     run_id: str, action: str, *, request: Request, session: ActingSession, actions: Actions
 ) -> Response:
-    """cancel (a running run at its next chunk boundary), retry (a failed run's next attempt
-    now; a finished run's payload as a new run) or requeue (a dead run's payload as a new run;
-    the dead one leaves the dead set)."""
+    """cancel (a running run at its next chunk boundary; a workflow's instance is terminated),
+    retry (a failed run's next attempt now; a finished run's payload as a new run: a workflow
+    from its start), requeue (a dead run's payload as a new run; the dead one leaves the dead
+    set), and for a workflow run suspend, resume and purge (its instance's state)."""
     actor = session.actor(client_of(request))
 
     async def run_action() -> Done:
-        if action == "cancel":
-            await actions.cancel(run_id, actor)
-            return Done(f"cancel of run {run_id} asked")
-        if action == "retry":
-            run = await actions.retry(run_id, actor)
-            return Done(f"retried as run {run.id}", go_to=f"/dashboard/runs/{run.id}")
-        if action == "requeue":
-            run = await actions.requeue(run_id, actor)
-            return Done(f"requeued as run {run.id}")
-        return Done(f"unknown action {action!r}")
+        notice = RUN_VERBS.get(action)
+        if notice is None:
+            return Done(f"unknown action {action!r}")
+        run = await getattr(actions, action)(run_id, actor)
+        go_to = f"/dashboard/runs/{run.id}" if action == "retry" else None
+        return Done(notice.format(run=run_id, new=run.id), go_to=go_to)
 
     # A requeue goes back to where it was asked (the run, or the Failures page).
     return await act(
