@@ -338,6 +338,16 @@ def blocked_workflow(plan: Blocked, flow: Flow) -> Steps:
     return {"done": done["index"]}
 
 
+WORKFLOW_TOPIC = "workflow-starts"
+
+
+@registry.workflow(payload=Piece, topic=WORKFLOW_TOPIC, name="event_workflow")
+def event_workflow(piece: Piece, flow: Flow) -> Steps:
+    """Started by each CloudEvent on its topic (or a schedule): applies the piece it names."""
+    applied = yield flow.step(workflow_piece, piece, name="apply")
+    return {"applied": applied["index"]}
+
+
 @registry.workflow(name="compensating_workflow")
 def compensating_workflow(flow: Flow) -> Steps:
     """A step that fails; the workflow catches it and runs a compensating step."""

@@ -88,7 +88,8 @@ class RunIntake:
         except PayloadInvalid as invalid:
             await self._record_invalid(job, trigger, event.data, invalid, event.id)
             return DeliveryOutcome.DROP
-        if job.kind != "data" and job.ordered_by is None and self.executor.has_capacity:
+        lasts = job.kind in ("data", "workflow")
+        if not lasts and job.ordered_by is None and self.executor.has_capacity:
             return await self._attempt_unstored(job, event, trigger, valid, dedupe_key)
         submission = await self.submit(
             job, trigger, event.data, dedupe_key=dedupe_key, start=False, valid=valid
@@ -101,6 +102,9 @@ class RunIntake:
             self.executor.metrics.event_lag(topic=job.topic or "", seconds=lag)
         if run.sequence_key is not None:
             await self.sequences.run_in_sequence(run, first_hand=True)
+        elif run.status is RunStatus.RUNNING and job.kind == "workflow":
+            # A workflow may last days: its stored run is its claim, not the delivery.
+            self.executor.start(run, payload=submission.payload)
         elif run.status is RunStatus.RUNNING:
             # The first attempt runs while Dapr waits, which paces deliveries to the worker's
             # speed; shielded, so that a dropped connection does not abandon it halfway.

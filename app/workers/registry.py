@@ -54,6 +54,11 @@ class BindingOptions(CommonOptions, total=False):
     binding: str | None  # a Dapr cron input binding that fires the job (needs `cron=`)
 
 
+class FlowOptions(BindingOptions, total=False):
+    topic: str | None  # a topic whose CloudEvents start the workflow (their data: its payload)
+    pubsub: str | None  # the Dapr pub/sub component of the topic; default Dapr:PubSubName
+
+
 class ChunkOptions(BindingOptions, total=False):
     cron: str | None
     chunk_size: int  # default 500: what `ctx.chunk_size` tells the handler
@@ -344,7 +349,7 @@ class Registry:
     ) -> ForFlow: ...
     @overload
     def workflow(
-        self, *, cron: str | None = None, payload: type[PayloadT], **options: Unpack[BindingOptions]
+        self, *, cron: str | None = None, payload: type[PayloadT], **options: Unpack[FlowOptions]
     ) -> ForPayloadFlow[PayloadT]: ...
     def workflow(
         self, *, cron: str | None = None, payload: type[BaseModel] | None = None, **options: Any
@@ -353,7 +358,12 @@ class Registry:
         jobs run as steps, in turn or fanned out, durable timers, waits for external events)
         and returns its result. Its run lasts as long as the workflow instance; each step is a
         run of its own (`parent_run_id`), retried as its job is. Triggered as other jobs are:
-        the API and the dashboard, a cron binding or a Jobs API schedule."""
+        the API and the dashboard, a cron binding, a Jobs API schedule, or (with `topic` and a
+        payload) each CloudEvent on a topic, acknowledged once its run is stored."""
+        if options.get("topic") and payload is None:
+            raise RegistrationError(
+                f"workflow {options.get('name')!r}: a topic needs payload=: an event's data is it"
+            )
         options.setdefault("timeout_seconds", WORKFLOW_TIMEOUT_SECONDS)
         return self._register(kind="workflow", cron=cron, payload_model=payload, **options)
 

@@ -24,7 +24,13 @@ from app.dapr.dead_letters import DEAD_LETTER_TOPIC
 from app.db.mongo import Database
 from stack.scale import scaled_run_file
 from tests.support import MONGODB_URI, eventually_sync, uri_with_database
-from tests.workers import BATCH_TOPIC, FLAKY_TOPIC, ORDERED_TOPIC, SLOW_QUEUE_TOPIC
+from tests.workers import (
+    BATCH_TOPIC,
+    FLAKY_TOPIC,
+    ORDERED_TOPIC,
+    SLOW_QUEUE_TOPIC,
+    WORKFLOW_TOPIC,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 OPERATOR_TOKEN = "e2e-operator-token"
@@ -289,15 +295,29 @@ TEST_TOPICS = [
     SLOW_QUEUE_TOPIC,
     BATCH_TOPIC,
     DEAD_LETTER_TOPIC,
+    WORKFLOW_TOPIC,
 ]
 
 
 def empty_streams(topics: list[str] | None = None) -> None:
     """Deletes the topics' Redis streams. A new consumer group reads a stream from its start:
     what an earlier run published would be delivered again."""
+    redis_cli("DEL", *(topics or TEST_TOPICS), check=True)
+
+
+def redis_cli(*command: str, check: bool = False) -> str:
+    """A command to the stack's Redis; its answer as redis-cli prints it."""
     port = os.environ.get("REDIS_PORT", "6379")
-    subprocess.run(
-        ["redis-cli", "-h", "127.0.0.1", "-p", port, "DEL", *(topics or TEST_TOPICS)],
-        check=True,
+    done = subprocess.run(
+        ["redis-cli", "-h", "127.0.0.1", "-p", port, *command],
+        check=check,
         capture_output=True,
+        text=True,
     )
+    return done.stdout.strip()
+
+
+def unacknowledged(topic: str, app_id: str) -> int:
+    """How many messages of a topic's stream the app's consumer group holds unacknowledged."""
+    answer = redis_cli("XPENDING", topic, app_id).splitlines()
+    return int(answer[0]) if answer and answer[0].isdigit() else 0

@@ -24,7 +24,14 @@ from pymongo import AsyncMongoClient
 
 from app.db.mongo import Database
 from app.workers.builtin.message_queue import TOPIC as WORK_QUEUE
-from tests.e2e.deployment import Ports, RunningWorker, database_of, empty_streams, running_cluster
+from tests.e2e.deployment import (
+    Ports,
+    RunningWorker,
+    database_of,
+    empty_streams,
+    redis_cli,
+    running_cluster,
+)
 from tests.e2e.faults import (
     STATE_DIR,
     FaultInjector,
@@ -94,6 +101,20 @@ async def missing_runs(db: Database, ids: list[str]) -> dict[str, list[dict[str,
     return found
 
 
+def pending_in_redis() -> str:
+    """What the Redis stream still holds unacknowledged, per consumer (each a daprd): a
+    missing event still pending is late, one not pending was acknowledged and lost."""
+    answers = [
+        redis_cli(*command)
+        for command in (
+            ("XINFO", "GROUPS", WORK_QUEUE),
+            ("XINFO", "CONSUMERS", WORK_QUEUE, "worker-faults"),
+            ("XPENDING", WORK_QUEUE, "worker-faults"),
+        )
+    ]
+    return " | ".join(answer.replace("\n", " ") for answer in answers)
+
+
 async def settled(db: Database, scenario: str, ids: list[str], within: float) -> Reconciliation:
     async def nothing_missing() -> Reconciliation | None:
         outcome = await reconcile(db, scenario, ids)
@@ -104,6 +125,7 @@ async def settled(db: Database, scenario: str, ids: list[str], within: float) ->
     except AssertionError:
         outcome = await reconcile(db, scenario, ids)
         print(f"\n[reliability] missing, with their runs: {await missing_runs(db, ids)}")  # noqa: T201
+        print(f"\n[reliability] the stream's consumers: {pending_in_redis()}")  # noqa: T201
     print(f"\n[reliability] {outcome.line()}")  # noqa: T201
     record(outcome)
     return outcome

@@ -7,6 +7,7 @@ sidecar SIGKILLed mid-workflow is not here yet: docs/workflows.md says what fail
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -14,11 +15,17 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from app.db.mongo import Database
-from tests.e2e.deployment import Ports, RunningWorker, database_of, prepare_worker
+from tests.e2e.deployment import (
+    Ports,
+    RunningWorker,
+    database_of,
+    prepare_worker,
+    unacknowledged,
+)
 from tests.e2e.faults import FaultInjector
 from tests.e2e.workflow_instances import instance_reaching, instance_status
 from tests.support import eventually, run_reaching, trigger, unique_database, until_started
-from tests.workers import WORKFLOW_FIXES, WORKFLOW_PIECES
+from tests.workers import WORKFLOW_FIXES, WORKFLOW_PIECES, WORKFLOW_TOPIC
 
 pytestmark = pytest.mark.e2e
 
@@ -270,3 +277,77 @@ async def test_a_failed_workflow_is_rerun_from_the_start_with_its_input(
         ("before", "succeeded"),
         ("blocked", "succeeded"),
     ], "from the start: every step again"
+
+
+async def publish_piece(worker: RunningWorker, event_id: str, data: dict[str, Any]) -> None:
+    """A CloudEvent of our own id on the workflow's topic, through the sidecar."""
+    event = {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": "e2e",
+        "type": "piece.requested",
+        "datacontenttype": "application/json",
+        "data": data,
+    }
+    async with httpx.AsyncClient(base_url=worker.sidecar_url, timeout=10) as sidecar:
+        published = await sidecar.post(
+            f"/v1.0/publish/pubsub/{WORKFLOW_TOPIC}",
+            json=event,
+            headers={"content-type": "application/cloudevents+json"},
+        )
+    assert published.status_code == 204, published.text
+
+
+async def test_a_workflow_starts_from_a_cloudevent_once_and_from_a_jobs_api_schedule(
+    flows: tuple[RunningWorker, Database, FaultInjector],
+) -> None:
+    worker, db, _ = flows
+    event_id = f"flow-{uuid.uuid4().hex[:8]}"
+    for _ in range(2):  # the same CloudEvent twice: one run, one instance
+        await publish_piece(worker, event_id, {"index": 51})
+    async with worker.api() as api:
+
+        async def event_run() -> dict[str, Any] | None:
+            runs = (await api.get("/api/runs", params={"job": "event_workflow"})).json()["items"]
+            mine = [r for r in runs if r["trigger"].get("event_id") == event_id]
+            return mine[0] if mine and mine[0]["status"] == "succeeded" else None
+
+        from_event = await eventually(event_run, within=60, what="the event's workflow run")
+        # A workflow that lasts: its event is acknowledged once its run is stored, not held.
+        lasting_id = f"flow-{uuid.uuid4().hex[:8]}"
+        await publish_piece(worker, lasting_id, {"index": 53, "delay_ms": 15_000})
+
+        async def acknowledged_while_running() -> bool | None:
+            held = unacknowledged(WORKFLOW_TOPIC, worker.app_id)  # first: then the run's status
+            runs = (await api.get("/api/runs", params={"job": "event_workflow"})).json()["items"]
+            mine = [r for r in runs if r["trigger"].get("event_id") == lasting_id]
+            return (bool(mine) and mine[0]["status"] == "running" and held == 0) or None
+
+        await eventually(acknowledged_while_running, within=30, what="the event acknowledged")
+        soon = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
+        scheduled = await api.put(
+            "/api/schedules/flow-once",
+            json={
+                "job": "event_workflow",
+                "due_time": soon,
+                "payload": {"index": 52},
+            },
+        )
+        assert scheduled.status_code in (200, 201), scheduled.text
+
+        async def scheduled_run() -> dict[str, Any] | None:
+            runs = (await api.get("/api/runs", params={"job": "event_workflow"})).json()["items"]
+            mine = [r for r in runs if r["trigger"]["type"] == "schedule"]
+            return mine[0] if mine and mine[0]["status"] == "succeeded" else None
+
+        from_schedule = await eventually(scheduled_run, within=60, what="the scheduled run")
+        all_runs = (await api.get("/api/runs", params={"job": "event_workflow"})).json()["items"]
+        event_steps = await steps_of(api, from_event["id"])
+
+    assert from_event["kind"] == "workflow"
+    assert from_event["result"]["output"] == {"applied": 51}
+    assert [r["trigger"].get("event_id") for r in all_runs].count(event_id) == 1
+    assert [s["step"] for s in event_steps] == ["apply"]
+    assert from_schedule["trigger"]["schedule"] == "flow-once"
+    assert from_schedule["result"]["output"] == {"applied": 52}
+    assert await db[WORKFLOW_PIECES].count_documents({"index": {"$in": [51, 52]}}) == 2
