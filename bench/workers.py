@@ -4,12 +4,13 @@ in the one-event form and in the batch form (one bulk insert per call).
 An attempt that finds its item stored already (an earlier attempt of the same run stored it
 before its outcome was written) counts it as done: the insert is the whole effect."""
 
+import contextlib
 from typing import Any
 
 from pydantic import BaseModel, Field
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from app.workers import BatchContext, JobContext, registry
+from app.workers import BatchContext, Flow, JobContext, Steps, registry
 
 TOPIC = "bench-items"
 COLLECTION = "bench_items"
@@ -48,3 +49,46 @@ async def bench_tick(ctx: JobContext) -> dict[str, Any]:
     """Fired on each whole second while the benchmark runs: its runs give tick-to-start
     latency under the benchmark's load."""
     return {"instance": ctx.instance}
+
+
+# -- workflows: a chain of three steps, and a fan-out of ten --------------------------------
+
+FLOW_STEPS = "bench_flow_steps"
+FAN_OUT_WIDTH = 10
+
+
+class FlowStep(BaseModel):
+    flow: str = Field(min_length=1, max_length=200)
+    step: int = Field(ge=0)
+
+
+@registry.manual(payload=FlowStep, name="bench_flow_step")
+async def bench_flow_step(step: FlowStep, ctx: JobContext) -> dict[str, Any]:
+    """A workflow's step: one insert, keyed by its run (an attempt again finds it done)."""
+    with contextlib.suppress(DuplicateKeyError):
+        await ctx.db[FLOW_STEPS].insert_one({"_id": ctx.run_id, "flow": step.flow})
+    return {"step": step.step}
+
+
+class FlowPlan(BaseModel):
+    flow: str = Field(min_length=1, max_length=200)
+
+
+@registry.workflow(payload=FlowPlan, name="bench_chain")
+def bench_chain(plan: FlowPlan, flow: Flow) -> Steps:
+    """Three steps in turn."""
+    for n in range(3):
+        yield flow.step(bench_flow_step, FlowStep(flow=plan.flow, step=n), name=f"step {n}")
+    return {"steps": 3}
+
+
+@registry.workflow(payload=FlowPlan, name="bench_fan_out")
+def bench_fan_out(plan: FlowPlan, flow: Flow) -> Steps:
+    """Ten steps side by side, then their count."""
+    done = yield flow.all(
+        [
+            flow.step(bench_flow_step, FlowStep(flow=plan.flow, step=n), name=f"piece {n}")
+            for n in range(FAN_OUT_WIDTH)
+        ]
+    )
+    return {"steps": len(done)}

@@ -363,6 +363,18 @@ class RunRepository:
         )
         return run_of(document) if document else None
 
+    async def steps_settled_at(self, parent_run_id: str) -> datetime | None:
+        """When the last of a workflow run's steps ended, if every step has ended (None while
+        one runs, or when it has none)."""
+        newest: datetime | None = None
+        async for step in self._runs.find(
+            {"parent_run_id": parent_run_id}, {"status": 1, "finished_at": 1}
+        ):
+            if step["status"] not in FINISHED or step.get("finished_at") is None:
+                return None
+            newest = max(newest or step["finished_at"], step["finished_at"])
+        return newest
+
     async def mark_purged(self, *, run_id: str, at: datetime) -> JobRun | None:
         """Notes that a finished workflow run's instance state was purged."""
         document = await self._runs.find_one_and_update(

@@ -1,9 +1,10 @@
 """Workflows on Dapr Workflow, on the real stack: a workflow run's steps are child runs in the
 history; a fan-out of 100 survives its app SIGKILLed mid-way, with each step run once; a
-workflow waiting for an approval survives a restart of its app and its sidecar and completes
-when the approval is raised through the API; a failed step is caught and compensated; an
-operator suspends, resumes, purges and re-runs an instance through the API. (A
-sidecar SIGKILLed mid-workflow is not here yet: docs/workflows.md says what fails.)"""
+fan-out survives its sidecar SIGKILLed and restarted mid-way (the app's workflow worker
+reconnects when its instance stalls); a workflow waiting for an approval survives a restart of
+its app and its sidecar and completes when the approval is raised through the API; a failed
+step is caught and compensated; an operator suspends, resumes, purges and re-runs an instance
+through the API; CloudEvents and Jobs API schedules start workflows."""
 
 import uuid
 from collections.abc import AsyncIterator
@@ -351,3 +352,22 @@ async def test_a_workflow_starts_from_a_cloudevent_once_and_from_a_jobs_api_sche
     assert from_schedule["trigger"]["schedule"] == "flow-once"
     assert from_schedule["result"]["output"] == {"applied": 52}
     assert await db[WORKFLOW_PIECES].count_documents({"index": {"$in": [51, 52]}}) == 2
+
+
+async def test_a_fan_out_completes_after_its_sidecar_is_killed_and_restarted(
+    flows: tuple[RunningWorker, Database, FaultInjector],
+) -> None:
+    worker, db, faults = flows
+    width = 20
+    async with worker.api() as api:
+        run_id = await trigger(api, "fan_out_workflow", {"width": width, "delay_ms": 1500})
+        await steps_reaching(api, run_id, 5, {"running", "succeeded"})
+    image = faults.kill_sidecar(0)
+    faults.restart_sidecar(image, 0)
+    async with worker.api() as api:
+        run = await run_reaching(api, run_id, {"succeeded", "dead", "cancelled"}, within=240)
+        steps = await steps_of(api, run_id)
+
+    assert run["status"] == "succeeded", run["error"]
+    assert run["result"]["output"]["indexes"] == list(range(1, width + 1))
+    await assert_each_step_once(db, steps, width)
