@@ -57,6 +57,9 @@ class RunExecutor:
         self._tracer = tracer
         self._metrics = metrics
         self._tasks: dict[str, asyncio.Task[bool]] = {}
+        self._driving: set[str] = set()
+        """Workflow runs in flight: each waits for its instance, whose steps are runs that need
+        slots of their own, so they do not count against `max_in_flight`."""
         self._flights: dict[str, Flight] = {}
         self._limits = {
             w.name: asyncio.Semaphore(w.concurrency) for w in parts.registry if w.concurrency
@@ -73,7 +76,8 @@ class RunExecutor:
 
     @property
     def has_capacity(self) -> bool:
-        return len(self._tasks) < self._parts.settings.max_in_flight
+        working = len(self._tasks) - len(self._driving)
+        return working < self._parts.settings.max_in_flight
 
     def start(
         self, run: JobRun, *, payload: BaseModel | None = None, storage: Storage | None = None
@@ -87,8 +91,14 @@ class RunExecutor:
             self._execute(run, payload, storage or Storage()), name=f"run-{run.job}-{run.id}"
         )
         self._tasks[run.id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(run.id, None))
+        if run.kind == "workflow":
+            self._driving.add(run.id)
+        task.add_done_callback(lambda _: self._finished(run.id))
         return task
+
+    def _finished(self, run_id: str) -> None:
+        self._tasks.pop(run_id, None)
+        self._driving.discard(run_id)
 
     def interrupt(self, run: JobRun) -> bool:
         """Stops a run executing here, wherever it is (waiting for its slot or in its handler).

@@ -11,6 +11,7 @@ import re
 import shutil
 import signal
 import subprocess
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -268,18 +269,19 @@ def running_cluster(
     tmp: Path, *, app_id: str, ports: Ports, database: str, instances: int = 3
 ) -> Iterator[RunningWorker]:
     """Several instances with the e2e components (the one-second cron of `scale_tick`) and a
-    short shutdown grace, started and, whatever happens, stopped."""
-    with started(
-        prepare_worker(
-            tmp,
-            app_id=app_id,
-            ports=ports,
-            database=database,
-            instances=instances,
-            env={"Worker__ShutdownGraceSeconds": "2"},
-            resources=[Path(__file__).parent / "components"],
-        )
-    ) as running:
+    short shutdown grace, started and, whatever happens, stopped. In a Dapr namespace of its
+    own run: workflow instances an earlier run left in the actor state store stay there."""
+    worker = prepare_worker(
+        tmp,
+        app_id=app_id,
+        ports=ports,
+        database=database,
+        instances=instances,
+        env={"Worker__ShutdownGraceSeconds": "2"},
+        resources=[Path(__file__).parent / "components"],
+    )
+    worker.namespace = f"e2e-{app_id}-{uuid.uuid4().hex[:8]}"
+    with started(worker) as running:
         yield running
 
 

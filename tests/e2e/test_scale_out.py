@@ -22,7 +22,7 @@ from app.workers.builtin.message_queue import TOPIC as WORK_QUEUE
 from tests.e2e.customers import progress_reaching, seed_customers
 from tests.e2e.deployment import CLUSTER_PORTS, RunningWorker, database_of, running_cluster
 from tests.support import eventually, run_reaching, trigger, unique_database
-from tests.workers import ORDERED_TOPIC
+from tests.workers import ORDERED_TOPIC, WORKFLOW_PIECES
 
 pytestmark = pytest.mark.e2e
 
@@ -161,6 +161,25 @@ async def test_a_jobs_api_schedule_fires_once_per_occurrence(
     assert min(gaps) > timedelta(milliseconds=500), "an occurrence ran twice"
     span = (created[-1] - created[0]).total_seconds()
     assert abs(len(runs) - 1 - span) <= 2, f"{len(runs)} runs over {span:.1f} s"
+
+
+async def test_a_workflows_steps_spread_over_the_instances_and_each_runs_once(
+    cluster: RunningWorker, db: Database
+) -> None:
+    width = 30
+    async with cluster.api(1) as api:
+        run_id = await trigger(api, "fan_out_workflow", {"width": width, "delay_ms": 300})
+        run = await run_reaching(api, run_id, {"succeeded", "dead", "cancelled"}, within=120)
+        steps = (await api.get("/api/runs", params={"parent": run_id, "limit": 500})).json()
+    applied = [doc async for doc in db[WORKFLOW_PIECES].find({})]
+
+    assert run["status"] == "succeeded", run["error"]
+    assert run["result"]["output"]["indexes"] == list(range(1, width + 1))
+    assert len(steps["items"]) == width + 1, "one run per step"
+    assert sorted(doc["index"] for doc in applied) == list(range(width + 1)), "each once"
+    assert {doc["_id"] for doc in applied} == {s["id"] for s in steps["items"]}
+    where = collections.Counter(doc["instance"] for doc in applied)
+    assert len(where) >= 2, f"the steps ran where Dapr sent them: {where}"
 
 
 async def test_an_instance_stopped_gracefully_finishes_or_hands_over_its_runs(

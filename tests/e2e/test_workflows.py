@@ -32,6 +32,7 @@ pytestmark = pytest.mark.e2e
 
 WORKFLOW_PORTS = Ports(app=18700, http=14200, grpc=15701, metrics=19790)
 FAN_OUT = 100
+MAX_IN_FLIGHT = 8
 
 
 @pytest.fixture
@@ -44,7 +45,9 @@ async def flows(
         app_id="worker-flow",
         ports=WORKFLOW_PORTS,
         database=unique_database("aevatar_flow"),
-        env={},
+        # Fewer slots than workflows at once in one test: a workflow's run waits for steps that
+        # need slots of their own.
+        env={"Worker__MaxInFlight": str(MAX_IN_FLIGHT)},
     )
     # A Dapr namespace per test: the workflow actors (and so the instances, their reminders and
     # their state) are per namespace, and an instance left behind by an earlier test must not
@@ -371,3 +374,19 @@ async def test_a_fan_out_completes_after_its_sidecar_is_killed_and_restarted(
     assert run["status"] == "succeeded", run["error"]
     assert run["result"]["output"]["indexes"] == list(range(1, width + 1))
     await assert_each_step_once(db, steps, width)
+
+
+async def test_more_workflows_at_once_than_runs_in_flight_all_complete(
+    flows: tuple[RunningWorker, Database, FaultInjector],
+) -> None:
+    """Each workflow's run waits for its instance while its steps need slots: counted against
+    `Worker:MaxInFlight`, twice as many workflows as slots held every slot and no step ran."""
+    worker, _, _ = flows
+    async with worker.api() as api:
+        run_ids = [
+            await trigger(api, "fan_out_workflow", {"width": 2, "delay_ms": 100})
+            for _ in range(2 * MAX_IN_FLIGHT)
+        ]
+        runs = [await run_reaching(api, r, {"succeeded", "dead"}, within=90) for r in run_ids]
+
+    assert [r["status"] for r in runs] == ["succeeded"] * len(run_ids)
