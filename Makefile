@@ -13,7 +13,7 @@ UV := $(shell command -v uv || echo python3 -m uv)
 MONGODB_URI ?= mongodb://127.0.0.1:27017/?retryWrites=false
 export MONGODB_URI
 
-.PHONY: help deps up down browser run run-scaled test lint unit integration e2e bench bench-profile bench-transports bench-dashboard image components
+.PHONY: help deps up down browser run run-scaled test lint unit integration e2e bench bench-workflows bench-profile bench-transports bench-dashboard image components
 
 help:
 	@echo "make run   - start the stack, then the worker with its sidecar (dapr run -f dapr.yaml)"
@@ -66,6 +66,10 @@ e2e: up browser
 
 bench: up
 	$(UV) run --frozen python -m bench.queue_throughput
+	$(UV) run --frozen python -m bench.workflow_throughput
+
+bench-workflows: up
+	$(UV) run --frozen python -m bench.workflow_throughput
 
 bench-dashboard: deps
 	$(UV) run --frozen python -m bench.dashboard_pages --runs 100000

@@ -134,6 +134,12 @@ class Dispatcher:
         assert submission.run is not None, "a step always has a run, new or found"
         return submission.run
 
+    async def attempt_ended(self, run_id: str) -> None:
+        """Returns once the attempt of that run in flight here has ended (at once if none is)."""
+        attempt = self._executor.attempt_of(run_id)
+        if attempt is not None:
+            await asyncio.wait({attempt})
+
     async def run_here(self, run_id: str) -> str:
         """Runs a keyed run on this instance, within its key actor's turn; its status then."""
         return await self._sequences.run_here(run_id)

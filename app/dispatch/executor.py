@@ -100,6 +100,10 @@ class RunExecutor:
         self._tasks.pop(run_id, None)
         self._driving.discard(run_id)
 
+    def attempt_of(self, run_id: str) -> "asyncio.Task[bool] | None":
+        """The attempt of that run in flight here, if any."""
+        return self._tasks.get(run_id)
+
     def interrupt(self, run: JobRun) -> bool:
         """Stops a run executing here, wherever it is (waiting for its slot or in its handler).
         A data processor is left to stop at its next chunk boundary."""

@@ -236,6 +236,8 @@ class WorkflowHost:
         )
         pause = _STEP_POLL_FIRST
         while True:
+            # An attempt here is awaited; one elsewhere (or a retry to come) is polled for.
+            await self._dispatcher.attempt_ended(run.id)
             current = await self._runs.get(run.id)
             if current is not None and current.status is RunStatus.SUCCEEDED:
                 return current.result
