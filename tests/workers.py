@@ -338,6 +338,36 @@ def blocked_workflow(plan: Blocked, flow: Flow) -> Steps:
     return {"done": done["index"]}
 
 
+TALLY_CHUNKS = "tally_chunks"
+
+
+class Tally(BaseModel):
+    upto: int = Field(ge=1, le=100_000)
+    per_chunk: int = Field(10, ge=1)
+
+
+class TallyChunk(BaseModel):
+    start: int = Field(ge=1)
+    stop: int = Field(ge=1)
+
+
+@registry.manual(payload=TallyChunk, name="tally_chunk", max_attempts=2)
+async def tally_chunk(part: TallyChunk, ctx: JobContext) -> dict[str, Any]:
+    """A chunk of the fan-out: the sum of its numbers, recorded once per run."""
+    with contextlib.suppress(DuplicateKeyError):
+        await ctx.db[TALLY_CHUNKS].insert_one(
+            {"_id": ctx.run_id, "start": part.start, "instance": ctx.instance}
+        )
+    return {"sum": sum(range(part.start, part.stop))}
+
+
+@registry.fan_out(payload=Tally, chunk=tally_chunk, name="tally_fan_out")
+async def plan_tally(job: Tally, ctx: JobContext) -> list[TallyChunk]:
+    """Sums 1..upto in chunks of `per_chunk`, fanned out over the instances."""
+    starts = range(1, job.upto + 1, job.per_chunk)
+    return [TallyChunk(start=s, stop=min(s + job.per_chunk, job.upto + 1)) for s in starts]
+
+
 WORKFLOW_TOPIC = "workflow-starts"
 
 

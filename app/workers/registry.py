@@ -23,6 +23,7 @@ from app.core.config import Settings
 from app.core.errors import StartRefused
 from app.dispatch.retry import RetryPolicy
 from app.models.runs import JobKind
+from app.workers.fan_out import ChunkT, PlanHandler, fanned_out, planning_step
 from app.workers.flow import FlowFunction, PayloadFlowFunction
 from app.workers.handlers import BatchHandler, ContextHandler, Handler, PayloadHandler, PayloadT
 from app.workers.schedule import InvalidSchedule, Schedule
@@ -366,6 +367,48 @@ class Registry:
             )
         options.setdefault("timeout_seconds", WORKFLOW_TIMEOUT_SECONDS)
         return self._register(kind="workflow", cron=cron, payload_model=payload, **options)
+
+    def fan_out(
+        self,
+        *,
+        payload: type[PayloadT],
+        chunk: PayloadHandler[ChunkT],
+        cron: str | None = None,
+        **options: Unpack[BindingOptions],
+    ) -> Callable[[PlanHandler[PayloadT, ChunkT]], PlanHandler[PayloadT, ChunkT]]:
+        """The data processor's fan-out form: the decorated function plans the work (it
+        returns the chunks, each a payload of `chunk`, a job registered before it); each chunk
+        runs as a step of a workflow, spread over the instances, and the run's result is
+        `{"chunks": n, "results": [...]}` in plan order once all are done. The job (kind
+        `workflow`) is triggered as a workflow is; its plan is the job `<name>.plan`."""
+
+        def register(plan: PlanHandler[PayloadT, ChunkT]) -> PlanHandler[PayloadT, ChunkT]:
+            name = options.get("name") or plan.__name__
+            chunk_job = self.by_handler(chunk)
+            if chunk_job is None or chunk_job.payload_model is None:
+                raise RegistrationError(
+                    f"fan-out {name!r}: `chunk` must be a job registered (with payload=) before it"
+                )
+            planned = planning_step(plan)
+            plan_options = {k: v for k, v in options.items() if k in _RETRY_OPTIONS}
+            self._register(
+                kind="manual", payload_model=payload, **{**plan_options, "name": f"{name}.plan"}
+            )(planned)
+            workflow = fanned_out(planned, chunk, chunk_job.payload_model)
+            workflow.__name__ = name
+            workflow.__doc__ = plan.__doc__
+            self._register(
+                kind="workflow",
+                cron=cron,
+                payload_model=payload,
+                **{"timeout_seconds": WORKFLOW_TIMEOUT_SECONDS, **options, "name": name},
+            )(workflow)
+            return plan
+
+        return register
+
+
+_RETRY_OPTIONS = ("max_attempts", "retry_base_seconds")
 
 
 def _check_parameters(job: Job, where: str) -> None:

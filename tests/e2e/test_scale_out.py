@@ -22,7 +22,7 @@ from app.workers.builtin.message_queue import TOPIC as WORK_QUEUE
 from tests.e2e.customers import progress_reaching, seed_customers
 from tests.e2e.deployment import CLUSTER_PORTS, RunningWorker, database_of, running_cluster
 from tests.support import eventually, run_reaching, trigger, unique_database
-from tests.workers import ORDERED_TOPIC, WORKFLOW_PIECES
+from tests.workers import ORDERED_TOPIC, TALLY_CHUNKS, WORKFLOW_PIECES
 
 pytestmark = pytest.mark.e2e
 
@@ -180,6 +180,27 @@ async def test_a_workflows_steps_spread_over_the_instances_and_each_runs_once(
     assert {doc["_id"] for doc in applied} == {s["id"] for s in steps["items"]}
     where = collections.Counter(doc["instance"] for doc in applied)
     assert len(where) >= 2, f"the steps ran where Dapr sent them: {where}"
+
+
+async def test_a_fan_out_data_processor_spreads_its_chunks_and_assembles_the_result(
+    cluster: RunningWorker, db: Database
+) -> None:
+    async with cluster.api(2) as api:
+        run_id = await trigger(api, "tally_fan_out", {"upto": 400, "per_chunk": 10})
+        run = await run_reaching(api, run_id, {"succeeded", "dead", "cancelled"}, within=120)
+        steps = (await api.get("/api/runs", params={"parent": run_id, "limit": 500})).json()
+    chunks = [doc async for doc in db[TALLY_CHUNKS].find({})]
+
+    assert run["status"] == "succeeded", run["error"]
+    assert run["kind"] == "workflow"
+    output = run["result"]["output"]
+    assert output["chunks"] == 40
+    assert sum(r["sum"] for r in output["results"]) == sum(range(1, 401))
+    assert [r["sum"] for r in output["results"]][:2] == [55, 155], "in plan order"
+    assert [s["job"] for s in steps["items"]].count("tally_fan_out.plan") == 1
+    assert sorted(c["start"] for c in chunks) == list(range(1, 401, 10)), "each chunk once"
+    where = collections.Counter(c["instance"] for c in chunks)
+    assert len(where) >= 2, f"the chunks ran where Dapr sent them: {where}"
 
 
 async def test_an_instance_stopped_gracefully_finishes_or_hands_over_its_runs(

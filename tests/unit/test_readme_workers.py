@@ -61,6 +61,9 @@ def test_every_example_file_type_checks_and_registers(tmp_path: Path) -> None:
                 "release_stock",
                 "charge_card",
                 "fulfil_order",
+                "recount_range",
+                "recount_orders",
+                "recount_orders.plan",
             ]
         )
     )

@@ -173,3 +173,30 @@ def test_an_async_workflow_is_refused_with_a_fix() -> None:
         @registry.workflow()  # type: ignore[arg-type]  # mypy refuses it too
         async def not_a_workflow(flow: Flow) -> None:
             return None
+
+
+class Part(BaseModel):
+    start: int
+
+
+def test_a_fan_out_registers_its_plan_and_a_workflow_and_needs_a_registered_chunk() -> None:
+    registry = Registry()
+
+    async def not_registered(part: Part, ctx: JobContext) -> None:
+        return None
+
+    @registry.manual(payload=Part)
+    async def chunk(part: Part, ctx: JobContext) -> None:
+        return None
+
+    @registry.fan_out(payload=Payload, chunk=chunk, name="spread", max_attempts=2)
+    async def plan(job: Payload, ctx: JobContext) -> list[Part]:
+        return [Part(start=n) for n in range(job.value)]
+
+    spread, planned = registry.get("spread"), registry.get("spread.plan")
+    assert spread is not None
+    assert planned is not None
+    assert (spread.kind, spread.payload_model) == ("workflow", Payload)
+    assert (planned.kind, planned.max_attempts) == ("manual", 2)
+    with pytest.raises(RegistrationError, match="must be a job registered"):
+        registry.fan_out(payload=Payload, chunk=not_registered, name="other")(plan)
