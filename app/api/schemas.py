@@ -90,6 +90,12 @@ class RunOut(BaseModel):
         return cls(**fields, trigger=run.trigger.model_dump(mode="json", exclude_none=True))
 
 
+class InstanceOut(BaseModel):
+    status: str = Field(description="Dapr's: PENDING, RUNNING, SUSPENDED, COMPLETED, FAILED...")
+    waiting_on: str | None = Field(description="what the workflow waits for: a timer, an event")
+    updated_at: datetime = Field(description="when the instance last moved")
+
+
 class JobOut(BaseModel):
     name: str
     kind: JobKind

@@ -25,7 +25,7 @@ from app.dispatch.intake import RunIntake, Submission
 from app.dispatch.poller import RunPoller
 from app.dispatch.run_actions import RunActions
 from app.dispatch.sequencing import KeySequences
-from app.dispatch.workflow_driver import WorkflowDriver
+from app.dispatch.workflow_driver import InstanceView, WorkflowDriver
 from app.models.runs import JobRun, RunTrigger
 from app.repositories.pauses import PauseRepository
 from app.repositories.runs import UnknownRun
@@ -185,6 +185,13 @@ class Dispatcher:
         run, workflows = await self._workflow_run(run_id, "purge", finished=True)
         await workflows.purge(run_id)
         return await self._runs.mark_purged(run_id=run_id, at=utc_now()) or run
+
+    async def workflow_instance(self, run: JobRun) -> InstanceView | None:
+        """A workflow run's instance as the sidecar tells it (None: not a workflow run, or no
+        instance the sidecar knows)."""
+        if run.kind != "workflow" or self._workflows is None:
+            return None
+        return await self._workflows.describe(run.id)
 
     async def _workflow_run(
         self, run_id: str, action: str, *, finished: bool = False

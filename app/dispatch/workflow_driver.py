@@ -1,12 +1,23 @@
 """What the engine needs of the workflow host to run a workflow job's run and to act on its
 instance for an operator (app/workflows/host.py implements it; the engine does not import it)."""
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic import BaseModel
 
 from app.models.runs import JobRun
 from app.workers.registry import Job
+
+
+@dataclass(frozen=True)
+class InstanceView:
+    """A workflow instance as the sidecar tells it."""
+
+    status: str  # Dapr's: PENDING, RUNNING, SUSPENDED, COMPLETED, FAILED, TERMINATED
+    waiting_on: str | None  # what the workflow said it waits for (a timer, an event), if any
+    updated_at: datetime
 
 
 class WorkflowDriver(Protocol):
@@ -35,4 +46,8 @@ class WorkflowDriver(Protocol):
     async def purge(self, run_id: str) -> None:
         """Deletes a finished instance's state (its history in the sidecar's state store); the
         run stays in the run history."""
+        ...
+
+    async def describe(self, run_id: str) -> InstanceView | None:
+        """The run's instance now (None when the sidecar does not know it)."""
         ...

@@ -51,6 +51,7 @@ class Flow:
     def __init__(self, context: DaprWorkflowContext, job_of: JobOfHandler) -> None:
         self._context = context
         self._job_of = job_of
+        self._waiting = False  # the status says what it waited for: cleared by the next step
 
     @property
     def instance_id(self) -> str:
@@ -78,6 +79,9 @@ class Flow:
             raise LookupError(f"{getattr(job, '__name__', job)!r} is not a registered job")
         if registered.kind == "workflow":
             raise TypeError(f"{registered.name!r} is a workflow, not a job a step can run")
+        if self._waiting:
+            self._context.set_custom_status("")
+            self._waiting = False
         data = payload.model_dump(mode="json") if payload is not None else None
         step = {"job": registered.name, "payload": data, "step": name or registered.name}
         return self._context.call_activity(STEP_ACTIVITY, input=step)
@@ -91,17 +95,29 @@ class Flow:
         return when_any(list(steps))
 
     def sleep(self, delay: timedelta) -> Waitable:
-        """A durable timer: it survives restarts of the app and of the sidecar."""
+        """A durable timer: it survives restarts of the app and of the sidecar. The run's page
+        shows what the workflow waits for (`set_status` after it says otherwise)."""
+        self._context.set_custom_status(f"waiting for a timer, until {_utc(self.now + delay)}")
+        self._waiting = True
         return self._context.create_timer(delay)
 
     def wait_for_event(self, name: str, *, timeout: timedelta | None = None) -> Waitable:
         """An external event raised on this instance (an approval, with its data); with a
-        timeout, `TimeoutError` at the yield when it does not come in time."""
+        timeout, `TimeoutError` at the yield when it does not come in time. The run's page
+        shows the wait."""
+        until = f", at most until {_utc(self.now + timeout)}" if timeout else ""
+        self._context.set_custom_status(f"waiting for event {name!r}{until}")
+        self._waiting = True
         return self._context.wait_for_external_event(name, timeout=timeout)
 
     def set_status(self, status: str) -> None:
-        """A short text the run history shows for the instance while it runs."""
+        """A short text the run's page shows for the instance while it runs."""
         self._context.set_custom_status(status)
+        self._waiting = False
+
+
+def _utc(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
 
 
 FlowFunction = Callable[[Flow], Steps]

@@ -33,6 +33,7 @@ from app.core.clock import utc_now
 from app.core.config import Settings
 from app.core.errors import Refused
 from app.dispatch.dispatcher import Dispatcher
+from app.dispatch.workflow_driver import InstanceView
 from app.models.runs import JobRun, RunStatus
 from app.repositories.runs import RunRepository
 from app.workers.errors import GiveUp, RunCancelled
@@ -197,6 +198,19 @@ class WorkflowHost:
     async def resume(self, run_id: str) -> None:
         async with _refusals(run_id, "resume"):
             await self._client.resume_workflow(run_id)
+
+    async def describe(self, run_id: str) -> InstanceView | None:
+        async with _refusals(run_id, "read"):
+            state = await self._client.get_workflow_state(run_id, fetch_payloads=True)
+        if state is None:
+            return None
+        custom = state.serialized_custom_status
+        updated: datetime = state.last_updated_at  # the SDK's: naive, in UTC
+        return InstanceView(
+            status=state.runtime_status.name,
+            waiting_on=str(_json(custom) or "") or None if custom else None,
+            updated_at=updated.replace(tzinfo=updated.tzinfo or UTC),
+        )
 
     async def purge(self, run_id: str) -> None:
         async with _refusals(run_id, "purge"):

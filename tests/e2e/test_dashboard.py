@@ -238,6 +238,9 @@ async def test_an_operator_suspends_resumes_approves_and_purges_a_workflow_from_
     run_id = await start(worker, "approval_workflow")
     await instance_reaching(worker, run_id, "RUNNING")
     await page.goto(f"/dashboard/runs/{run_id}")
+    await expect(page.locator('[data-field="waiting-on"]')).to_contain_text(
+        "waiting for event 'approval'"
+    )
 
     await page.click("button:has-text('Suspend')")
     await expect(page.locator(".notice")).to_contain_text(f"workflow run {run_id} suspended")

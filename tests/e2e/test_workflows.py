@@ -218,6 +218,7 @@ async def test_an_operator_suspends_resumes_and_purges_a_workflow_through_the_ap
     async with worker.api() as api:
         run_id = await trigger(api, "approval_workflow")
         await instance_reaching(worker, run_id, "RUNNING")
+        waiting = (await api.get(f"/api/runs/{run_id}/instance")).json()
         not_suspended = await api.post(f"/api/runs/{run_id}/resume")
         suspended = await api.post(f"/api/runs/{run_id}/suspend")
         assert suspended.status_code == 202, suspended.text
@@ -238,8 +239,12 @@ async def test_an_operator_suspends_resumes_and_purges_a_workflow_through_the_ap
         assert purged.status_code == 202, purged.text
         after = (await api.get(f"/api/runs/{run_id}")).json()
         gone = await instance_status(worker, run_id)
+        no_instance = await api.get(f"/api/runs/{run_id}/instance")
         steps = await steps_of(api, run_id)
 
+    assert waiting["status"] == "RUNNING"
+    assert waiting["waiting_on"].startswith("waiting for event 'approval', at most until")
+    assert no_instance.status_code == 404
     assert not_suspended.status_code == 409, "a running instance is not suspended"
     assert while_suspended["status"] == "running"
     assert while_suspended["suspended_at"] is not None

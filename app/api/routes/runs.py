@@ -1,18 +1,29 @@
 """The run history, and what an operator can do to a run."""
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import Body, Path, Query, status
 
 from app.api.deps import operator_router
-from app.api.schemas import Accepted, Page, RunOut, problems
+from app.api.schemas import Accepted, InstanceOut, Page, RunOut, problems
+from app.core.errors import Refused
 from app.models.runs import RunStatus
 from app.operations.actions import EVENT_NAME_PATTERN
 from app.operations.actor import API_CALLER
 from app.repositories.runs import UnknownRun
-from app.services import Actions, History, Runs
+from app.services import Actions, Engine, History, Runs
 
 router = operator_router("/api/runs", "runs")
+
+
+class NoInstance(Refused, LookupError):
+    status_code = 404
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"run {run_id} has no workflow instance the sidecar knows")
+
+
 EventName = Annotated[str, Path(pattern=EVENT_NAME_PATTERN)]
 
 
@@ -46,6 +57,20 @@ async def get_run(run_id: str, runs: Runs) -> RunOut:
     if run is None:
         raise UnknownRun(run_id)
     return RunOut.of(run)
+
+
+@router.get("/{run_id}/instance", responses=problems(404))
+async def get_workflow_instance(run_id: str, runs: Runs, engine: Engine) -> InstanceOut:
+    """A workflow run's instance as the sidecar tells it: Dapr's status, what the workflow
+    waits for (a timer, an event) if it said so, and when it last moved. 404 for a run of
+    another kind or an instance the sidecar does not know (purged, not started yet)."""
+    run = await runs.get(run_id)
+    if run is None:
+        raise UnknownRun(run_id)
+    instance = await engine.workflow_instance(run)
+    if instance is None:
+        raise NoInstance(run_id)
+    return InstanceOut(**asdict(instance))
 
 
 @router.post("/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED, responses=problems(404, 409))

@@ -2,6 +2,7 @@
 its live progress, and the run actions."""
 
 import asyncio
+import contextlib
 import csv
 import io
 import json
@@ -26,7 +27,7 @@ from app.models.runs import JobKind, JobRun, RunStatus, TriggerType
 from app.operations.actions import EVENT_NAME_PATTERN
 from app.repositories.run_history import RunHistory, RunPage
 from app.repositories.runs import UnknownRun
-from app.services import Actions, History, Runs, Workers
+from app.services import Actions, Engine, History, Runs, Workers
 from app.workers.registry import Registry
 
 router = APIRouter()
@@ -134,7 +135,13 @@ async def export_runs(
 
 @router.get("/runs/{run_id}")
 async def show_run(
-    run_id: str, request: Request, session: CurrentSession, runs: Runs, history: History
+    run_id: str,
+    *,
+    request: Request,
+    session: CurrentSession,
+    runs: Runs,
+    history: History,
+    engine: Engine,
 ) -> Response:
     """One run: payload, result, attempts, timeline, trigger, trace, progress and actions; a
     workflow's run, its steps as a chart."""
@@ -144,8 +151,19 @@ async def show_run(
             request, "missing.html", session, page="runs", what=f"run {run_id}", status_code=404
         )
     steps = step_bars(run, await history.steps_of(run.id)) if run.kind == "workflow" else []
+    instance = None
+    if run.kind == "workflow" and not run.status.finished:
+        with contextlib.suppress(Refused):  # the sidecar away: the page without it
+            instance = await engine.workflow_instance(run)
     return render(
-        request, "run.html", session, page="runs", run=run, timeline=timeline_of(run), steps=steps
+        request,
+        "run.html",
+        session,
+        page="runs",
+        run=run,
+        timeline=timeline_of(run),
+        steps=steps,
+        instance=instance,
     )
 
 
