@@ -305,6 +305,22 @@ def fan_out_workflow(plan: FanOut, flow: Flow) -> Steps:
     return {"first": first["index"], "indexes": sorted(piece["index"] for piece in pieces)}
 
 
+class Chain(BaseModel):
+    length: int = Field(3, ge=1, le=100)
+    delay_ms: int = Field(0, ge=0, le=60_000)
+
+
+@registry.workflow(payload=Chain, name="chain_workflow")
+def chain_workflow(plan: Chain, flow: Flow) -> Steps:
+    """`length` steps in turn, each after the one before."""
+    indexes = []
+    for n in range(plan.length):
+        piece = Piece(index=n, delay_ms=plan.delay_ms)
+        done = yield flow.step(workflow_piece, piece, name=f"link {n}")
+        indexes.append(done["index"])
+    return {"indexes": indexes}
+
+
 @registry.workflow(name="approval_workflow")
 def approval_workflow(flow: Flow) -> Steps:
     """Waits for an approval (its data names the piece to apply), then applies it."""

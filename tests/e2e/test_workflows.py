@@ -24,7 +24,7 @@ from tests.e2e.deployment import (
     prepare_worker,
     unacknowledged,
 )
-from tests.e2e.faults import FaultInjector
+from tests.e2e.faults import FaultInjector, restart_stack_service
 from tests.e2e.workflow_instances import instance_reaching, instance_status
 from tests.support import eventually, run_reaching, trigger, unique_database, until_started
 from tests.workers import WORKFLOW_FIXES, WORKFLOW_PIECES, WORKFLOW_TOPIC
@@ -146,7 +146,7 @@ async def test_a_fan_out_completes_after_its_app_is_killed_and_applies_each_step
     assert redone, "some step was running when the app died, and was taken up again"
 
 
-async def test_an_approval_survives_a_restart_and_completes_when_raised_through_the_api(
+async def test_an_approval_survives_a_restart_of_every_process_and_completes_when_raised(
     flows: tuple[RunningWorker, Database, FaultInjector],
 ) -> None:
     worker, db, _ = flows
@@ -155,6 +155,10 @@ async def test_an_approval_survives_a_restart_and_completes_when_raised_through_
         await run_reaching(api, run_id, {"running"}, within=30)
     await instance_reaching(worker, run_id, "RUNNING")
     worker.stop()
+    # Every process: the stack's too (placement, scheduler, Redis with the actor state, the
+    # database), each stopped and started again while the worker is down.
+    for service in ("placement", "scheduler", "redis", "secantusdb"):
+        restart_stack_service(service)
     worker.start()
     async with worker.api() as api:
         await until_started(api)
@@ -398,3 +402,25 @@ async def test_more_workflows_at_once_than_runs_in_flight_all_complete(
         runs = [await run_reaching(api, r, {"succeeded", "dead"}, within=90) for r in run_ids]
 
     assert [r["status"] for r in runs] == ["succeeded"] * len(run_ids)
+
+
+async def test_a_chain_completes_after_its_app_is_killed_mid_way_and_applies_each_step_once(
+    flows: tuple[RunningWorker, Database, FaultInjector],
+) -> None:
+    worker, db, faults = flows
+    length = 6
+    async with worker.api() as api:
+        run_id = await trigger(api, "chain_workflow", {"length": length, "delay_ms": 1000})
+        await steps_reaching(api, run_id, 2, {"succeeded"})
+    image = faults.kill_app(0)
+    faults.restart_app(image, 0)
+    async with worker.api() as api:
+        await until_started(api)
+        run = await run_reaching(api, run_id, {"succeeded", "dead"}, within=180)
+        steps = await steps_of(api, run_id)
+
+    assert run["status"] == "succeeded", run["error"]
+    assert run["result"]["output"]["indexes"] == list(range(length))
+    assert [s["step"] for s in steps] == [f"link {n}" for n in range(length)], "in turn, once"
+    applied = [doc async for doc in db[WORKFLOW_PIECES].find({})]
+    assert sorted(doc["index"] for doc in applied) == list(range(length)), "each applied once"
