@@ -387,11 +387,19 @@ async def plan_tally(job: Tally, ctx: JobContext) -> list[TallyChunk]:
 WORKFLOW_TOPIC = "workflow-starts"
 
 
+@registry.activity(max_attempts=2)
+async def double_piece(piece: Piece) -> dict[str, Any]:
+    """A plain activity: a function of its payload, without a job context."""
+    return {"doubled": piece.index * 2}
+
+
 @registry.workflow(payload=Piece, topic=WORKFLOW_TOPIC, name="event_workflow")
 def event_workflow(piece: Piece, flow: Flow) -> Steps:
-    """Started by each CloudEvent on its topic (or a schedule): applies the piece it names."""
+    """Started by each CloudEvent on its topic (or a schedule): applies the piece it names,
+    then doubles its index in a plain activity."""
     applied = yield flow.step(workflow_piece, piece, name="apply")
-    return {"applied": applied["index"]}
+    doubled = yield flow.step(double_piece, piece, name="double")
+    return {"applied": applied["index"], "doubled": doubled["doubled"]}
 
 
 @registry.workflow(name="compensating_workflow")

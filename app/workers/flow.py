@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar, overload
 from dapr.ext.workflow import DaprWorkflowContext, TaskFailedError, when_all, when_any
 from pydantic import BaseModel
 
-from app.workers.handlers import ContextHandler, PayloadHandler
+from app.workers.handlers import ActivityFunction, ContextHandler, PayloadHandler
 
 PayloadT = TypeVar("PayloadT", bound=BaseModel)
 
@@ -71,9 +71,13 @@ class Flow:
     def step(
         self, job: PayloadHandler[PayloadT], payload: PayloadT, *, name: str | None = None
     ) -> Waitable: ...
+    @overload
+    def step(
+        self, job: ActivityFunction[PayloadT], payload: PayloadT, *, name: str | None = None
+    ) -> Waitable: ...
     def step(self, job: Any, payload: BaseModel | None = None, *, name: str | None = None) -> Any:
-        """A registered job, run as a step (its result: what the job returned). `name` tells
-        two steps of the same job apart in the history."""
+        """A registered job or activity, run as a step (its result: what it returned). `name`
+        tells two steps of the same job apart in the history."""
         registered = self._job_of(job)
         if registered is None:
             raise LookupError(f"{getattr(job, '__name__', job)!r} is not a registered job")

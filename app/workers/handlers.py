@@ -16,5 +16,7 @@ PayloadHandler = Callable[[PayloadT, JobContext], Awaitable[object]]
 """A job registered with `payload=Model`: `async def job(item: Model, ctx: JobContext) -> ...`."""
 BatchHandler = Callable[[list[PayloadT], BatchContext], Awaitable[Sequence[object] | None]]
 """`async def job(items: list[Model], ctx: BatchContext) -> list[...] | None`."""
+ActivityFunction = Callable[[PayloadT], Awaitable[object]]
+"""A plain step of workflows (`@registry.activity`): `async def step(item: Model) -> ...`."""
 Handler = Callable[..., Awaitable[Any]]
 """Any of the three, as the executor calls it."""

@@ -15,7 +15,7 @@ registration says it gets (`payload=OrderPlaced` means `(order: OrderPlaced, ctx
 import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypedDict, TypeVar, Unpack, cast, overload
+from typing import Any, TypedDict, TypeVar, Unpack, cast, get_type_hints, overload
 
 from pydantic import BaseModel
 
@@ -23,9 +23,17 @@ from app.core.config import Settings
 from app.core.errors import StartRefused
 from app.dispatch.retry import RetryPolicy
 from app.models.runs import JobKind
+from app.workers.context import JobContext
 from app.workers.fan_out import ChunkT, PlanHandler, fanned_out, planning_step
 from app.workers.flow import FlowFunction, PayloadFlowFunction
-from app.workers.handlers import BatchHandler, ContextHandler, Handler, PayloadHandler, PayloadT
+from app.workers.handlers import (
+    ActivityFunction,
+    BatchHandler,
+    ContextHandler,
+    Handler,
+    PayloadHandler,
+    PayloadT,
+)
 from app.workers.schedule import InvalidSchedule, Schedule
 
 SectionT = TypeVar("SectionT", bound=BaseModel)
@@ -94,6 +102,8 @@ class Job:
     batch_size: int | None = None  # a batch handler: at most this many items per call
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     description: str = ""
+    origin: Callable[..., Any] | None = None
+    """An activity: the function as written (`handler` wraps it), by which a step names it."""
 
     @property
     def trigger(self) -> str | None:
@@ -160,7 +170,7 @@ class Registry:
 
     def by_handler(self, handler: Callable[..., Any]) -> Job | None:
         """The job a decorated function was registered as (a workflow's step names it so)."""
-        return next((w for w in self._jobs.values() if w.handler is handler), None)
+        return next((w for w in self._jobs.values() if handler in (w.handler, w.origin)), None)
 
     def by_binding(self, binding: str) -> Job | None:
         return next((w for w in self._jobs.values() if w.binding == binding), None)
@@ -368,6 +378,29 @@ class Registry:
         options.setdefault("timeout_seconds", WORKFLOW_TIMEOUT_SECONDS)
         return self._register(kind="workflow", cron=cron, payload_model=payload, **options)
 
+    def activity(
+        self, **options: Unpack[CommonOptions]
+    ) -> Callable[[ActivityFunction[PayloadT]], ActivityFunction[PayloadT]]:
+        """A plain step of workflows: `async def step(item: Model) -> result`, without a job
+        context; its payload model is its one parameter's annotation. Each call from a
+        workflow is still a run of its own (a child of the workflow's run, retried as
+        `max_attempts` says); the job, of kind `manual`, can be triggered on its own too."""
+
+        def register(function: ActivityFunction[PayloadT]) -> ActivityFunction[PayloadT]:
+            model = _payload_parameter(function)
+
+            async def run_activity(item: BaseModel, ctx: JobContext) -> object:
+                return await function(item)  # type: ignore[arg-type]
+
+            for attribute in ("__name__", "__qualname__", "__module__", "__doc__"):
+                setattr(run_activity, attribute, getattr(function, attribute))
+            self._register(kind="manual", payload_model=model, origin=function, **options)(
+                run_activity
+            )
+            return function
+
+        return register
+
     def fan_out(
         self,
         *,
@@ -409,6 +442,21 @@ class Registry:
 
 
 _RETRY_OPTIONS = ("max_attempts", "retry_base_seconds")
+
+
+def _payload_parameter(function: Callable[..., Any]) -> type[BaseModel]:
+    """The payload model of an activity: the annotation of its one parameter."""
+    where = f"activity {getattr(function, '__qualname__', function)!r}"
+    if not inspect.iscoroutinefunction(function):
+        raise RegistrationError(f"{where} must be an `async def`")
+    parameters = list(inspect.signature(function).parameters)
+    model = get_type_hints(function).get(parameters[0]) if len(parameters) == 1 else None
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise RegistrationError(
+            f"{where} must take one parameter annotated with its payload model "
+            "(`async def step(item: Model) -> ...`)"
+        )
+    return model
 
 
 def _check_parameters(job: Job, where: str) -> None:

@@ -361,11 +361,14 @@ async def test_a_workflow_starts_from_a_cloudevent_once_and_from_a_jobs_api_sche
         event_steps = await steps_of(api, from_event["id"])
 
     assert from_event["kind"] == "workflow"
-    assert from_event["result"]["output"] == {"applied": 51}
+    assert from_event["result"]["output"] == {"applied": 51, "doubled": 102}
     assert [r["trigger"].get("event_id") for r in all_runs].count(event_id) == 1
-    assert [s["step"] for s in event_steps] == ["apply"]
+    assert [(s["step"], s["job"]) for s in event_steps] == [
+        ("apply", "workflow_piece"),
+        ("double", "double_piece"),
+    ], "the plain activity's call is a child run too"
     assert from_schedule["trigger"]["schedule"] == "flow-once"
-    assert from_schedule["result"]["output"] == {"applied": 52}
+    assert from_schedule["result"]["output"] == {"applied": 52, "doubled": 104}
     assert await db[WORKFLOW_PIECES].count_documents({"index": {"$in": [51, 52]}}) == 2
 
 

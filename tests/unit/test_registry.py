@@ -200,3 +200,25 @@ def test_a_fan_out_registers_its_plan_and_a_workflow_and_needs_a_registered_chun
     assert (planned.kind, planned.max_attempts) == ("manual", 2)
     with pytest.raises(RegistrationError, match="must be a job registered"):
         registry.fan_out(payload=Payload, chunk=not_registered, name="other")(plan)
+
+
+def test_an_activity_takes_its_payload_model_from_its_parameter() -> None:
+    registry = Registry()
+
+    @registry.activity(max_attempts=3)
+    async def price(part: Part) -> dict[str, Any]:
+        return {"price": part.start * 2}
+
+    async def untyped(part) -> None:  # type: ignore[no-untyped-def]
+        return None
+
+    async def two(part: Part, other: int) -> None:
+        return None
+
+    job = registry.get("price")
+    assert job is not None
+    assert (job.kind, job.payload_model, job.max_attempts) == ("manual", Part, 3)
+    assert registry.by_handler(price) is job, "a step names it by the function as written"
+    for wrong in (untyped, two):
+        with pytest.raises(RegistrationError, match="one parameter annotated"):
+            registry.activity()(wrong)  # type: ignore[arg-type]

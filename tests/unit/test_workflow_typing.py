@@ -1,4 +1,4 @@
-"""mypy catches a workflow step called with a payload its job does not take."""
+"""mypy catches a workflow step called with a payload its job (or activity) does not take."""
 
 import subprocess
 import sys
@@ -24,15 +24,20 @@ class Refund(BaseModel):
 async def ship(order: Order, ctx: JobContext) -> None: ...
 
 
+@registry.activity()
+async def invoice(order: Order) -> dict[str, str]:
+    return {{"invoiced": order.order_id}}
+
+
 @registry.workflow(payload=Order)
 def fulfil(order: Order, flow: Flow) -> Steps:
-    yield flow.step(ship, {step})
+    yield flow.step({job}, {step})
 """
 
 
-def mypy_on(tmp_path: Path, step: str) -> subprocess.CompletedProcess[str]:
+def mypy_on(tmp_path: Path, step: str, job: str = "ship") -> subprocess.CompletedProcess[str]:
     source = tmp_path / "workflow_example.py"
-    source.write_text(WORKFLOW.format(step=step))
+    source.write_text(WORKFLOW.format(step=step, job=job))
     return subprocess.run(
         [sys.executable, "-m", "mypy", "--config-file", "pyproject.toml", str(source)],
         cwd=REPO, capture_output=True, text=True, check=False,
@@ -48,3 +53,11 @@ def test_a_step_with_another_payload_is_a_type_error(tmp_path: Path) -> None:
     checked = mypy_on(tmp_path, "Refund(amount=1)")
     assert checked.returncode == 1
     assert 'Argument 1 to "step" of "Flow"' in checked.stdout, checked.stdout
+
+
+def test_a_plain_activity_is_typed_like_a_job(tmp_path: Path) -> None:
+    fits = mypy_on(tmp_path, "order", job="invoice")
+    wrong = mypy_on(tmp_path, "Refund(amount=1)", job="invoice")
+    assert fits.returncode == 0, fits.stdout
+    assert wrong.returncode == 1
+    assert 'Argument 1 to "step" of "Flow"' in wrong.stdout, wrong.stdout
