@@ -160,11 +160,12 @@ class WorkflowHost:
         state = await self._client.get_workflow_state(run_id, fetch_payloads=False)
         if state is None or state.runtime_status is not Status.RUNNING:
             return False
-        settled = await self._runs.steps_settled_at(run_id)
-        if settled is None or utc_now() - settled < timedelta(seconds=_STALL_SECONDS):
-            return False
         moved_at: datetime = state.last_updated_at  # the SDK's: naive, in UTC
-        return moved_at.replace(tzinfo=moved_at.tzinfo or UTC) < settled
+        return instance_stalled(
+            moved_at=moved_at.replace(tzinfo=moved_at.tzinfo or UTC),
+            steps_settled_at=await self._runs.steps_settled_at(run_id),
+            now=utc_now(),
+        )
 
     async def _reconnect(self, run_id: str) -> None:
         """Connects the workflow worker to the sidecar anew: the sidecar registers the
@@ -272,6 +273,17 @@ def _through_ours() -> LoggerOptions:
     for name in _SDK_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     return LoggerOptions(log_level="WARNING", log_handler=logging.NullHandler())
+
+
+def instance_stalled(
+    *, moved_at: datetime, steps_settled_at: datetime | None, now: datetime
+) -> bool:
+    """A running instance is stalled when every step it called has ended (`steps_settled_at`:
+    when the last one did; None while one runs, or before its first), over `_STALL_SECONDS`
+    ago, and it has not moved since."""
+    if steps_settled_at is None or now - steps_settled_at < timedelta(seconds=_STALL_SECONDS):
+        return False
+    return moved_at < steps_settled_at
 
 
 @contextlib.asynccontextmanager
