@@ -54,9 +54,31 @@ class FlowResult:
     """A chain's next step starting after the one before ended: p50 and p99 (chains only)."""
     cpu_ms_per_workflow: dict[str, float]
 
+    @classmethod
+    def of(
+        cls,
+        name: str,
+        *,
+        shape: str,
+        workflows: int,
+        elapsed: float,
+        step_start_ms: dict[str, float],
+        meter: CpuMeter,
+    ) -> "FlowResult":
+        width = SHAPES[shape][1]
+        return cls(
+            name,
+            shape,
+            workflows,
+            workflows / elapsed,
+            workflows * width / elapsed,
+            step_start_ms,
+            meter.ms_per_event(workflows),
+        )
+
 
 async def measure_ours(shape: str, workflows: int, tmp: Path) -> FlowResult:
-    job, width = SHAPES[shape]
+    job = SHAPES[shape][0]
     deployment = prepare_worker(
         tmp,
         app_id="worker-bench-flow",
@@ -90,14 +112,14 @@ async def measure_ours(shape: str, workflows: int, tmp: Path) -> FlowResult:
         elapsed = time.perf_counter() - started
         meter.stop()
         latency = await _our_step_starts(db, job) if shape == "chain" else {}
-        return FlowResult(
-            "aevatar-worker (Dapr Workflow), 1 instance",
-            shape,
-            workflows,
-            workflows / elapsed,
-            workflows * width / elapsed,
-            latency,
-            meter.ms_per_event(workflows),
+        name = "aevatar-worker (Dapr Workflow), 1 instance"
+        return FlowResult.of(
+            name,
+            shape=shape,
+            workflows=workflows,
+            elapsed=elapsed,
+            step_start_ms=latency,
+            meter=meter,
         )
     finally:
         await asyncio.to_thread(deployment.stop)
@@ -162,15 +184,14 @@ async def measure_celery(shape: str, workflows: int) -> FlowResult:
         elapsed = time.perf_counter() - started
         meter.stop()
         latency = await _celery_step_starts(db) if shape == "chain" else {}
-        width = SHAPES[shape][1]
-        return FlowResult(
-            "Celery (chain / chord), threads x8",
-            shape,
-            workflows,
-            workflows / elapsed,
-            workflows * width / elapsed,
-            latency,
-            meter.ms_per_event(workflows),
+        name = "Celery (chain / chord), threads x8"
+        return FlowResult.of(
+            name,
+            shape=shape,
+            workflows=workflows,
+            elapsed=elapsed,
+            step_start_ms=latency,
+            meter=meter,
         )
     finally:
         worker.send_signal(signal.SIGTERM)

@@ -124,6 +124,21 @@ async def assert_each_step_once(db: Database, steps: list[dict[str, Any]], width
     assert {doc["_id"] for doc in applied} == {s["id"] for s in steps}
 
 
+async def ended_after_killing(
+    worker: RunningWorker, faults: FaultInjector, run_id: str, which: str, *, within: float
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """SIGKILLs the app or the sidecar of instance 0 and starts it again; the run once it has
+    ended, and its steps."""
+    if which == "app":
+        faults.restart_app(faults.kill_app(0), 0)
+    else:
+        faults.restart_sidecar(faults.kill_sidecar(0), 0)
+    async with worker.api() as api:
+        await until_started(api)
+        run = await run_reaching(api, run_id, {"succeeded", "dead", "cancelled"}, within=within)
+        return run, await steps_of(api, run_id)
+
+
 async def test_a_fan_out_completes_after_its_app_is_killed_and_applies_each_step_once(
     flows: tuple[RunningWorker, Database, FaultInjector],
 ) -> None:
@@ -131,12 +146,7 @@ async def test_a_fan_out_completes_after_its_app_is_killed_and_applies_each_step
     async with worker.api() as api:
         run_id = await trigger(api, "fan_out_workflow", {"width": FAN_OUT, "delay_ms": 1500})
         await steps_reaching(api, run_id, 10, {"running", "succeeded"})
-    image = faults.kill_app(0)
-    faults.restart_app(image, 0)
-    async with worker.api() as api:
-        await until_started(api)
-        run = await run_reaching(api, run_id, {"succeeded", "dead"}, within=180)
-        steps = await steps_of(api, run_id)
+    run, steps = await ended_after_killing(worker, faults, run_id, "app", within=180)
 
     assert run["status"] == "succeeded", run["error"]
     assert run["attempt"] >= 2, "the killed app's attempt was lost; another took the instance up"
@@ -380,11 +390,7 @@ async def test_a_fan_out_completes_after_its_sidecar_is_killed_and_restarted(
     async with worker.api() as api:
         run_id = await trigger(api, "fan_out_workflow", {"width": width, "delay_ms": 1500})
         await steps_reaching(api, run_id, 5, {"running", "succeeded"})
-    image = faults.kill_sidecar(0)
-    faults.restart_sidecar(image, 0)
-    async with worker.api() as api:
-        run = await run_reaching(api, run_id, {"succeeded", "dead", "cancelled"}, within=240)
-        steps = await steps_of(api, run_id)
+    run, steps = await ended_after_killing(worker, faults, run_id, "sidecar", within=240)
 
     assert run["status"] == "succeeded", run["error"]
     assert run["result"]["output"]["indexes"] == list(range(1, width + 1))
@@ -415,12 +421,7 @@ async def test_a_chain_completes_after_its_app_is_killed_mid_way_and_applies_eac
     async with worker.api() as api:
         run_id = await trigger(api, "chain_workflow", {"length": length, "delay_ms": 1000})
         await steps_reaching(api, run_id, 2, {"succeeded"})
-    image = faults.kill_app(0)
-    faults.restart_app(image, 0)
-    async with worker.api() as api:
-        await until_started(api)
-        run = await run_reaching(api, run_id, {"succeeded", "dead"}, within=180)
-        steps = await steps_of(api, run_id)
+    run, steps = await ended_after_killing(worker, faults, run_id, "app", within=180)
 
     assert run["status"] == "succeeded", run["error"]
     assert run["result"]["output"]["indexes"] == list(range(length))
