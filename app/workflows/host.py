@@ -40,14 +40,16 @@ from app.workers.errors import GiveUp, RunCancelled
 from app.workers.flow import STEP_ACTIVITY, Flow, Steps
 from app.workers.registry import Job, Registry
 
-# How long one wait for the instance's end lasts before it is asked again (a long poll).
-_WAIT_SECONDS = 30
+# How long one wait for the instance's end lasts before it is asked again (a long poll), and
+# so how often a stall is looked for.
+_WAIT_SECONDS = 10
 # While the sidecar is away, the drive asks again after this long at most.
 _SIDECAR_WAIT_CEILING = 5.0
 _SIDECAR_AWAY = {StatusCode.UNAVAILABLE, StatusCode.DEADLINE_EXCEEDED, StatusCode.UNKNOWN}
 _SDK_LOGGERS = ("WorkflowRuntime", "DaprWorkflowClient", "durabletask-worker", "durabletask-client")
-# An instance whose steps have all ended this long ago and which has not moved since is stalled.
-_STALL_SECONDS = 30
+# An instance whose steps have all ended this long ago and which has not moved since is stalled
+# (a live one takes a step's result in within milliseconds; a false alarm costs a reconnect).
+_STALL_SECONDS = 20
 # A step's run is read again after this long, doubling up to the ceiling, until it has ended.
 _STEP_POLL_FIRST, _STEP_POLL_CEILING = 0.05, 1.0
 

@@ -6,7 +6,7 @@ on the same machine is left alone), a database of its own, the test workers of
 `tests/workers.py` loaded through Worker:Modules, and an operator token.
 """
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from typing import Any
 
 import pytest
@@ -21,8 +21,33 @@ from tests.e2e.deployment import (
     prepare_worker,
     started,
 )
+from tests.e2e.faults import FaultInjector
 from tests.partner_api import PartnerApi, PartnerState
 from tests.support import MONGODB_URI, unique_database
+
+
+def reporters_of(item: pytest.Item) -> list[RunningWorker | FaultInjector]:
+    """The deployments and fault injectors a test was given, alone or in a fixture's tuple."""
+    values = list(getattr(item, "funcargs", {}).values())
+    found: list[RunningWorker | FaultInjector] = []
+    for value in values:
+        for candidate in value if isinstance(value, tuple) else (value,):
+            if isinstance(candidate, RunningWorker | FaultInjector) and candidate not in found:
+                found.append(candidate)
+    return found
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test's report carries its deployments' logs: a failure on a CI machine is
+    read from its output alone."""
+    report = yield
+    if report.failed and call.when == "call":
+        for reporter in reporters_of(item):
+            report.sections.append((type(reporter).__name__, reporter.failure_report()))
+    return report
 
 
 @pytest.fixture(scope="session", autouse=True)

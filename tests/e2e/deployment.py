@@ -11,6 +11,7 @@ import re
 import shutil
 import signal
 import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -70,6 +71,7 @@ class RunningWorker:
     # reaches the apps only.
     cli_env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    started_at: float = field(default=0.0, repr=False)
 
     def app_port(self, n: int = 0) -> int:
         return self.ports.app + n
@@ -112,7 +114,26 @@ class RunningWorker:
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
 
+    def sidecar_logs(self) -> list[Path]:
+        """The daprd logs the CLI wrote (under `.dapr/logs`) since this deployment started."""
+        logs = sorted(ROOT.glob(f".dapr/logs/{self.app_id}_daprd_*.log"))
+        return [log for log in logs if log.stat().st_mtime >= self.started_at]
+
+    def failure_report(self, lines: int = 40) -> str:
+        """What a failed test shows of the deployment: the apps' last lines, each daprd's
+        warnings and errors."""
+        parts = [f"--- {self.log_file} (last {lines} lines)", self.log_tail(lines)]
+        for log in self.sidecar_logs():
+            noted = [
+                line
+                for line in log.read_text(errors="replace").splitlines()
+                if "level=warning" in line or "level=error" in line
+            ]
+            parts += [f"--- {log} (warnings and errors, last {lines})", *noted[-lines:]]
+        return "\n".join(parts)
+
     def start(self) -> None:
+        self.started_at = time.time()
         env = {
             **os.environ,
             "DAPR_HOST_IP": "127.0.0.1",

@@ -42,6 +42,9 @@ class ProcessImage:
         return cls([a.decode() for a in argv], env, os.readlink(proc / "cwd"))
 
 
+_WARNINGS = ("level=warning", "level=error", '"level": "WARNING"', '"level": "ERROR"')
+
+
 @dataclass
 class FaultInjector:
     """Kills and restarts the processes of one deployment and of the local stack."""
@@ -52,6 +55,18 @@ class FaultInjector:
 
     def kill_app(self, n: int) -> ProcessImage:
         return self._kill(self.worker.app_port(n))
+
+    def failure_report(self, lines: int = 40) -> str:
+        """The warnings and errors of the processes this started again (apps and daprd)."""
+        if not self.log_file.exists():
+            return ""
+        noted = [
+            line
+            for line in self.log_file.read_text(errors="replace").splitlines()
+            if any(mark in line for mark in _WARNINGS)
+        ]
+        heading = f"--- {self.log_file} (warnings and errors, last {lines})"
+        return "\n".join([heading, *noted[-lines:]])
 
     def kill_sidecar(self, n: int) -> ProcessImage:
         return self._kill(self.worker.ports.http + n)

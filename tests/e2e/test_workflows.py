@@ -145,7 +145,7 @@ async def test_a_fan_out_completes_after_its_app_is_killed_and_applies_each_step
     worker, db, faults = flows
     async with worker.api() as api:
         run_id = await trigger(api, "fan_out_workflow", {"width": FAN_OUT, "delay_ms": 1500})
-        await steps_reaching(api, run_id, 10, {"running", "succeeded"})
+        await steps_reaching(api, run_id, 10, {"running", "succeeded"}, within=120)
     run, steps = await ended_after_killing(worker, faults, run_id, "app", within=180)
 
     assert run["status"] == "succeeded", run["error"]
@@ -389,7 +389,7 @@ async def test_a_fan_out_completes_after_its_sidecar_is_killed_and_restarted(
     width = 20
     async with worker.api() as api:
         run_id = await trigger(api, "fan_out_workflow", {"width": width, "delay_ms": 1500})
-        await steps_reaching(api, run_id, 5, {"running", "succeeded"})
+        await steps_reaching(api, run_id, 5, {"running", "succeeded"}, within=120)
     run, steps = await ended_after_killing(worker, faults, run_id, "sidecar", within=240)
 
     assert run["status"] == "succeeded", run["error"]
