@@ -35,6 +35,7 @@ from app.dispatch.dispatcher import Dispatcher
 from app.dispatch.engine import EngineParts
 from app.dispatch.executor import RunExecutor
 from app.dispatch.heartbeat import Heartbeat
+from app.dispatch.transactions import RunTransactions
 from app.integrations.http import DEFAULT_TIMEOUT_SECONDS, ResilientHttp
 from app.observability.metrics import RunMetrics
 from app.observability.run_stats import RunStats
@@ -123,8 +124,17 @@ class AppStart:
             self._workflows = WorkflowHost(
                 registry=starting.registry, settings=settings, runs=run_repository
             )
+        transactional = [job.name for job in starting.registry if job.transactional]
+        transactions = RunTransactions(db) if transactional else None
+        if transactions is not None:
+            await self._waiting_for(
+                "MongoDB transactions",
+                lambda: transactions.ensure_ready(transactional),
+                ConnectionFailure,
+            )
         executor = RunExecutor(
             workflows=self._workflows,
+            transactions=transactions,
             parts=parts,
             contexts=ContextFactory(
                 db=db,

@@ -55,12 +55,29 @@ RESULTS = Path(__file__).parent / "results"
 OFFERED_RATE = 200.0
 
 
+# The handler the items go to: (topic, collection, what the result's name adds).
+HANDLERS = {
+    "one": (bench_workers.TOPIC, bench_workers.COLLECTION, ""),
+    "batch": (bench_workers.BATCH_TOPIC, bench_workers.BATCH_COLLECTION, ", batch handler"),
+    "transactional": (
+        bench_workers.TRANSACTIONAL_TOPIC,
+        bench_workers.TRANSACTIONAL_COLLECTION,
+        ", transactional",
+    ),
+}
+
+
 async def measure(
-    instances: int, events: int, tmp: Path, *, batch: bool = False, profile_seconds: float = 0
+    instances: int,
+    events: int,
+    tmp: Path,
+    *,
+    handler: str = "one",
+    profile_seconds: float = 0,
 ) -> tuple[Result, list[Profile]]:
-    """`batch`: the items go to the batch handler (one bulk insert per call)."""
-    topic = bench_workers.BATCH_TOPIC if batch else bench_workers.TOPIC
-    collection = bench_workers.BATCH_COLLECTION if batch else bench_workers.COLLECTION
+    """`handler`: the one-event handler, the batch handler (one bulk insert per call), or the
+    one-event handler with `transactional=True`."""
+    topic, collection, suffix = HANDLERS[handler]
     deployment = prepare_worker(
         tmp,
         app_id=f"worker-bench-{instances}",
@@ -79,7 +96,7 @@ async def measure(
     # Every topic the app subscribes to: a new consumer group reads a stream from its start, and
     # would take what an earlier configuration, or the e2e suite (thousands of work items after
     # its fault suite), left there.
-    empty_streams([*TEST_TOPICS, bench_workers.TOPIC, bench_workers.BATCH_TOPIC])
+    empty_streams([*TEST_TOPICS, *(topic for topic, _, _ in HANDLERS.values())])
     await asyncio.to_thread(deployment.start)
     try:
         ports = range(instances)
@@ -123,11 +140,10 @@ async def measure(
         cron = await tick_to_start_ms(mongo[deployment.database], since=began)
         latency = (
             await publish_to_applied_ms(deployment, mongo, rate=OFFERED_RATE, seconds=10)
-            if instances == 1 and not batch
+            if instances == 1 and handler == "one"
             else {}
         )
-        name = f"aevatar-worker, {instances} instance{'s' if instances > 1 else ''}"
-        name += ", batch handler" if batch else ""
+        name = f"aevatar-worker, {instances} instance{'s' if instances > 1 else ''}{suffix}"
         result = Result(
             name,
             events / elapsed,
@@ -171,8 +187,9 @@ async def main(argv: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         one, profiles = await measure(1, args.events, Path(tmp), profile_seconds=args.profile)
         three, _ = await measure(3, args.events, Path(tmp))
-        batched, _ = await measure(1, args.events, Path(tmp), batch=True)
-    ours = [one, three, batched]
+        batched, _ = await measure(1, args.events, Path(tmp), handler="batch")
+        once, _ = await measure(1, args.events, Path(tmp), handler="transactional")
+    ours = [one, three, batched, once]
     peers = [await measure_peer(name, args.events) for name in ("dramatiq", "taskiq")]
     best = max(peers, key=lambda peer: peer.events_per_second)
     lines = [

@@ -1,5 +1,6 @@
 """The benchmark's workers: the peers' work (one insert per item), loaded through Worker:Modules,
-in the one-event form and in the batch form (one bulk insert per call).
+in the one-event form, in the batch form (one bulk insert per call) and transactional (the
+insert committed with the run's marker, once).
 
 An attempt that finds its item stored already (an earlier attempt of the same run stored it
 before its outcome was written) counts it as done: the insert is the whole effect."""
@@ -16,6 +17,8 @@ TOPIC = "bench-items"
 COLLECTION = "bench_items"
 BATCH_TOPIC = "bench-batch-items"
 BATCH_COLLECTION = "bench_batch_items"
+TRANSACTIONAL_TOPIC = "bench-transactional-items"
+TRANSACTIONAL_COLLECTION = "bench_transactional_items"
 TICK_JOB = "bench_tick"
 _DUPLICATE_KEY = 11000
 
@@ -30,6 +33,19 @@ async def insert_bench_item(item: BenchItem, ctx: JobContext) -> dict[str, Any]:
         await ctx.db[COLLECTION].insert_one({"_id": item.item_id})
     except DuplicateKeyError:
         return {"inserted": False}
+    return {"inserted": True}
+
+
+@registry.queue_processor(
+    topic=TRANSACTIONAL_TOPIC,
+    payload=BenchItem,
+    concurrency=16,
+    name="BenchTransactionalInsert",
+    transactional=True,
+)
+async def insert_bench_item_once(item: BenchItem, ctx: JobContext) -> dict[str, Any]:
+    """The same insert in a transaction with the run's marker (`transactional=True`)."""
+    await ctx.db[TRANSACTIONAL_COLLECTION].insert_one({"_id": item.item_id})
     return {"inserted": True}
 
 

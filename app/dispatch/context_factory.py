@@ -28,6 +28,8 @@ class ContextFactory:
     ) -> None:
         # Handlers' concurrent insert_one calls go to the server together (app/db/coalescing.py).
         self._db = CoalescingDatabase(db, timeout_seconds=GROUP_TIMEOUT_SECONDS)
+        # A transactional handler's writes go through its bound session, one by one.
+        self._plain_db = db
         self._sections = sections
         self._settings = settings
         self._http = http
@@ -42,7 +44,7 @@ class ContextFactory:
             trigger=run.trigger,
             started_at=run.started_at or run.created_at,
             instance=self._instance,
-            db=self._db,
+            db=self._plain_db if job.transactional else self._db,
             settings=self._settings,
             log=log,
             http=self._http,

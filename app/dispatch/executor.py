@@ -10,7 +10,9 @@ attempt is conditional on this instance still owning the run.
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from loguru import logger
@@ -29,6 +31,7 @@ from app.dispatch.flight import Flight, StopReason, Storage
 from app.dispatch.late_task import LateTask
 from app.dispatch.lease import RunLeaseKeeper
 from app.dispatch.lifecycle import Outcome, attempt_outcome, stopped_outcome
+from app.dispatch.transactions import RunTransactions
 from app.dispatch.workflow_driver import WorkflowDriver
 from app.models.runs import Attempt, JobRun, RunError, RunStatus
 from app.observability.metrics import RunMetrics
@@ -50,9 +53,11 @@ class RunExecutor:
         tracer: trace.Tracer,
         metrics: RunMetrics,
         workflows: WorkflowDriver | None = None,
+        transactions: RunTransactions | None = None,
     ) -> None:
         self._parts = parts
         self._workflows = workflows
+        self._transactions = transactions
         self._contexts = contexts
         self._tracer = tracer
         self._metrics = metrics
@@ -209,13 +214,16 @@ class RunExecutor:
             if self._workflows is None:
                 raise GiveUp("workflows need Dapr's workflow runtime: Dapr:HostActors is off")
             return await self._workflows.drive(job, run, payload)
-        if job.payload_model is None:
-            return await job.handler(context)
-        if payload is None:
-            payload = job.payload_model.model_validate({} if run.payload is None else run.payload)
         if job.batch_size is not None:
-            return await self._batches.handle(job, payload, context)
-        return await job.handler(payload, context)
+            return await self._batches.handle(job, _validated(job, run, payload), context)
+        if job.payload_model is None:
+            call: Callable[[], Awaitable[Any]] = partial(job.handler, context)
+        else:
+            call = partial(job.handler, _validated(job, run, payload), context)
+        if job.transactional:
+            assert self._transactions is not None, "start-up makes them for transactional jobs"
+            return await self._transactions.apply(run, call)
+        return await call()
 
     async def _terminate_workflow(self, run: JobRun, log: Any) -> None:
         assert self._workflows is not None
@@ -393,6 +401,14 @@ async def _wait_for_handler(handler: "asyncio.Task[Any]", flight: Flight) -> boo
             {handler, flight.stopped}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
         )
     return False
+
+
+def _validated(job: Job, run: JobRun, payload: BaseModel | None) -> BaseModel:
+    """The payload the intake validated, else the run's, validated now."""
+    if payload is not None:
+        return payload
+    assert job.payload_model is not None
+    return job.payload_model.model_validate({} if run.payload is None else run.payload)
 
 
 def _parent_context(run: JobRun) -> Context | None:

@@ -53,6 +53,7 @@ class CommonOptions(TypedDict, total=False):
     max_attempts: int  # default: RetryPolicy's
     retry_base_seconds: float  # the first retry's delay ceiling; doubles each attempt
     timeout_seconds: float  # an attempt (a data processor: a chunk) that runs longer fails
+    transactional: bool  # ctx.db writes commit with the run, once (app/dispatch/transactions.py)
 
 
 class TopicOptions(CommonOptions, total=False):
@@ -104,6 +105,8 @@ class Job:
     description: str = ""
     origin: Callable[..., Any] | None = None
     """An activity: the function as written (`handler` wraps it), by which a step names it."""
+    transactional: bool = False
+    """Each attempt's `ctx.db` writes commit in one MongoDB transaction, once per run."""
 
     @property
     def trigger(self) -> str | None:
@@ -194,25 +197,7 @@ class Registry:
             raise RegistrationError(f"{where}: topic {job.topic!r} already has a handler")
         if job.binding and self.by_binding(job.binding):
             raise RegistrationError(f"{where}: binding {job.binding!r} already has a job")
-        if job.concurrency is not None and job.concurrency < 1:
-            raise RegistrationError(f"{where}: concurrency must be at least 1")
-        if job.timeout_seconds <= 0:
-            raise RegistrationError(f"{where}: timeout_seconds must be positive")
-        if job.binding is not None and job.schedule is None:
-            raise RegistrationError(
-                f"{where}: binding {job.binding!r} needs `cron=` too: every instance's binding "
-                "fires, and only the schedule's tick makes those firings one run"
-            )
-        if job.batch_size is not None and job.batch_size < 1:
-            raise RegistrationError(f"{where}: max_batch must be at least 1")
-        if job.chunk_size is not None and job.chunk_size < 1:
-            raise RegistrationError(f"{where}: chunk_size must be at least 1")
-        if job.ordered_by is not None and (
-            job.payload_model is None or job.ordered_by not in job.payload_model.model_fields
-        ):
-            raise RegistrationError(
-                f"{where}: ordered_by={job.ordered_by!r} must name a field of its payload model"
-            )
+        _check_options(job, where)
         self._jobs[job.name] = job
 
     def _register(self, **spec: Any) -> Callable[[Any], Any]:
@@ -457,6 +442,35 @@ def _payload_parameter(function: Callable[..., Any]) -> type[BaseModel]:
             "(`async def step(item: Model) -> ...`)"
         )
     return model
+
+
+def _check_options(job: Job, where: str) -> None:
+    """The options of one job that cannot go together, or out of their range."""
+    if job.concurrency is not None and job.concurrency < 1:
+        raise RegistrationError(f"{where}: concurrency must be at least 1")
+    if job.timeout_seconds <= 0:
+        raise RegistrationError(f"{where}: timeout_seconds must be positive")
+    if job.binding is not None and job.schedule is None:
+        raise RegistrationError(
+            f"{where}: binding {job.binding!r} needs `cron=` too: every instance's binding "
+            "fires, and only the schedule's tick makes those firings one run"
+        )
+    if job.transactional and (job.kind in ("workflow", "data") or job.batch_size):
+        raise RegistrationError(
+            f"{where}: transactional=True is for a handler that runs once per run; a "
+            f"{'batch handler' if job.batch_size else job.kind} cannot hold its writes "
+            "in one transaction"
+        )
+    if job.batch_size is not None and job.batch_size < 1:
+        raise RegistrationError(f"{where}: max_batch must be at least 1")
+    if job.chunk_size is not None and job.chunk_size < 1:
+        raise RegistrationError(f"{where}: chunk_size must be at least 1")
+    if job.ordered_by is not None and (
+        job.payload_model is None or job.ordered_by not in job.payload_model.model_fields
+    ):
+        raise RegistrationError(
+            f"{where}: ordered_by={job.ordered_by!r} must name a field of its payload model"
+        )
 
 
 def _check_parameters(job: Job, where: str) -> None:

@@ -26,6 +26,7 @@ from app.dapr.dead_letters import DEAD_LETTER_TOPIC
 from app.db.mongo import Database
 from stack.scale import scaled_run_file
 from tests.support import MONGODB_URI, eventually_sync, uri_with_database
+from tests.tallies import PLAIN_TOPIC, TRANSACTIONAL_TOPIC
 from tests.workers import (
     BATCH_TOPIC,
     FLAKY_TOPIC,
@@ -319,6 +320,8 @@ TEST_TOPICS = [
     BATCH_TOPIC,
     DEAD_LETTER_TOPIC,
     WORKFLOW_TOPIC,
+    TRANSACTIONAL_TOPIC,
+    PLAIN_TOPIC,
 ]
 
 

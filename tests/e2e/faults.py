@@ -13,6 +13,7 @@ import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,8 @@ class SteadyPublisher:
     topic: str
     rate_per_second: float
     prefix: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    event_of: Callable[[str], dict[str, Any]] = work_item_event
+    """The CloudEvent of one id."""
     published: list[str] = field(default_factory=list)
     failed_attempts: int = 0
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -178,7 +181,7 @@ class SteadyPublisher:
         return sorted(order, key=lambda i: self._resting_until.get(i, 0.0) > now)
 
     async def _publish(self, http: httpx.AsyncClient, item_id: str, n: int) -> None:
-        event = work_item_event(item_id)
+        event = self.event_of(item_id)
         for attempt in range(20):
             for instance in self._sidecars_from(n + attempt):
                 sidecar = self.worker.sidecar_url_of(instance)

@@ -64,6 +64,7 @@ def test_every_example_file_type_checks_and_registers(tmp_path: Path) -> None:
                 "recount_range",
                 "recount_orders",
                 "recount_orders.plan",
+                "credit_account",
             ]
         )
     )

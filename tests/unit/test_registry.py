@@ -1,3 +1,4 @@
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -222,3 +223,33 @@ def test_an_activity_takes_its_payload_model_from_its_parameter() -> None:
     for wrong in (untyped, two):
         with pytest.raises(RegistrationError, match="one parameter annotated"):
             registry.activity()(wrong)  # type: ignore[arg-type]
+
+
+def test_transactional_is_refused_where_a_run_is_not_one_handler_call() -> None:
+    registry = Registry()
+
+    @registry.event_handler(topic="tallies", payload=Payload, transactional=True)
+    async def tally(event: Payload, ctx: JobContext) -> None:
+        return None
+
+    with pytest.raises(RegistrationError, match="batch handler cannot hold its writes"):
+
+        @registry.batch_handler(topic="many", payload=Payload, transactional=True)
+        async def many(items: list[Payload], ctx: BatchContext) -> None:
+            return None
+
+    with pytest.raises(RegistrationError, match="data cannot hold its writes"):
+
+        @registry.data_processor(transactional=True)
+        async def chunks(ctx: JobContext) -> None:
+            return None
+
+    with pytest.raises(RegistrationError, match="workflow cannot hold its writes"):
+
+        @registry.workflow(transactional=True)
+        def flow(flow: Flow) -> Steps:
+            yield flow.sleep(timedelta(seconds=1))
+
+    job = registry.get("tally")
+    assert job is not None
+    assert job.transactional
