@@ -271,6 +271,9 @@ class Piece(BaseModel):
     index: int = Field(ge=0)
     delay_ms: int = Field(0, ge=0, le=60_000)
     fail: bool = False
+    """Give up: the step is dead at once."""
+    crash: bool = False
+    """Raise an ordinary error: the step is retried up to its job's max_attempts, then dead."""
 
 
 @registry.manual(payload=Piece, name="workflow_piece", max_attempts=2, retry_base_seconds=0.05)
@@ -279,6 +282,8 @@ async def workflow_piece(piece: Piece, ctx: JobContext) -> dict[str, Any]:
     await asyncio.sleep(piece.delay_ms / 1000)
     if piece.fail:
         raise GiveUp(f"piece {piece.index} fails, as planned")
+    if piece.crash:
+        raise RuntimeError(f"piece {piece.index} fails, as planned, at each attempt")
     # A second attempt of this run (after a crash) finds its effect applied already.
     with contextlib.suppress(DuplicateKeyError):
         await ctx.db[WORKFLOW_PIECES].insert_one(
@@ -406,7 +411,7 @@ def event_workflow(piece: Piece, flow: Flow) -> Steps:
 def compensating_workflow(flow: Flow) -> Steps:
     """A step that fails; the workflow catches it and runs a compensating step."""
     try:
-        yield flow.step(workflow_piece, Piece(index=1, fail=True), name="doomed")
+        yield flow.step(workflow_piece, Piece(index=1, crash=True), name="doomed")
     except StepFailed as failed:
         undone = yield flow.step(workflow_piece, Piece(index=2), name="compensation")
         return {"compensated": undone["index"], "because": str(failed)[:200]}

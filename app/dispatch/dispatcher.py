@@ -26,7 +26,7 @@ from app.dispatch.poller import RunPoller
 from app.dispatch.run_actions import RunActions
 from app.dispatch.sequencing import KeySequences
 from app.dispatch.workflow_driver import InstanceView, WorkflowDriver
-from app.models.runs import JobRun, RunTrigger
+from app.models.runs import JobRun, RunStatus, RunTrigger
 from app.repositories.pauses import PauseRepository
 from app.repositories.runs import UnknownRun
 from app.repositories.schedules import ScheduleRepository
@@ -185,6 +185,24 @@ class Dispatcher:
         run, workflows = await self._workflow_run(run_id, "purge", finished=True)
         await workflows.purge(run_id)
         return await self._runs.mark_purged(run_id=run_id, at=utc_now()) or run
+
+    async def rerun_from_failed_step(self, run_id: str) -> JobRun:
+        """A failed workflow run again from the step that failed: a new run, whose instance
+        (made first, so that its drive finds it) replays the failed one's history up to that
+        step and runs it and the rest again; the steps before it are not run again."""
+        action = "re-run from its failed step"
+        run, workflows = await self._workflow_run(run_id, action, finished=True)
+        if run.status is not RunStatus.DEAD:
+            raise RunNotActionable(run, action, f"it did not fail ({run.status.value})")
+        new_id = self._runs.new_id()
+        step = await workflows.rerun_from_failed_step(run_id, new_id)
+        trigger = RunTrigger(type="manual", retry_of=run.id, from_step=step)
+        job = self.job(run.job)
+        submission = self._woken(
+            await self._intake.submit(job, trigger, run.payload, run_id=new_id)
+        )
+        assert submission.run is not None, "a new id makes a new run"
+        return submission.run
 
     async def workflow_instance(self, run: JobRun) -> InstanceView | None:
         """A workflow run's instance as the sidecar tells it (None: not a workflow run, or no

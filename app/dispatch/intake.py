@@ -201,10 +201,11 @@ class RunIntake:
         valid: "_Payload | None" = None,
         parent_run_id: str | None = None,
         step: str | None = None,
+        run_id: str | None = None,
     ) -> Submission:
-        """Validates the payload (unless `valid` has it validated) and stores a new run:
-        claimed by this instance when it has room (and started, unless `start` is False),
-        queued for the poller otherwise."""
+        """Validates the payload (unless `valid` has it validated) and stores a new run (of
+        `run_id` when given, else of a new id): claimed by this instance when it has room (and
+        started, unless `start` is False), queued for the poller otherwise."""
         valid = valid or _validated(job, payload)
         sequence_key = (
             str(valid.stored.get(job.ordered_by)) if job.ordered_by and valid.stored else None
@@ -212,7 +213,7 @@ class RunIntake:
         now = utc_now()
         claim = self.executor.has_capacity and sequence_key is None
         run = JobRun.new(
-            id=self.parts.runs.new_id(),
+            id=run_id or self.parts.runs.new_id(),
             job=job,
             trigger=trigger,
             at=now,

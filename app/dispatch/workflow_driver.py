@@ -48,6 +48,12 @@ class WorkflowDriver(Protocol):
         run stays in the run history."""
         ...
 
+    async def rerun_from_failed_step(self, run_id: str, new_instance_id: str) -> str:
+        """Makes `new_instance_id`, a new instance of a failed run's workflow that replays the
+        run's history up to the step that failed and runs that step and the rest again (the
+        steps before it keep their results); the failed step's name."""
+        ...
+
     async def describe(self, run_id: str) -> InstanceView | None:
         """The run's instance now (None when the sidecar does not know it)."""
         ...

@@ -36,6 +36,8 @@ class RunTrigger(BaseModel):
     topic: str | None = None
     schedule: str | None = None
     retry_of: str | None = None
+    from_step: str | None = None
+    """A workflow run re-run from the step that failed (`retry_of`'s): that step's name."""
     requeued_from: str | None = None
 
 

@@ -97,6 +97,12 @@ class OperatorActions:
         await self._log(actor, "purge", run_id, [run_id], "the workflow instance's state")
         return run
 
+    async def rerun_from_failed_step(self, run_id: str, actor: Actor) -> JobRun:
+        run = await self.dispatcher.rerun_from_failed_step(run_id)
+        detail = f"as run {run.id}, from step {run.trigger.from_step!r}"
+        await self._log(actor, "rerun-from-failed-step", run_id, [run_id, run.id], detail)
+        return run
+
     async def trigger(self, name: str, payload: Any, actor: Actor) -> JobRun:
         run = await self.dispatcher.trigger(self.dispatcher.job(name), payload)
         await self._log(actor, "trigger", name, [run.id])

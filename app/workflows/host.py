@@ -19,8 +19,16 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+import grpc
 from dapr.ext.workflow import DaprWorkflowContext, WorkflowActivityContext, WorkflowRuntime
 from dapr.ext.workflow import WorkflowStatus as Status
+from dapr.ext.workflow._durabletask.internal.orchestrator_service_pb2 import (
+    GetInstanceHistoryRequest,
+    RerunWorkflowFromEventRequest,
+)
+from dapr.ext.workflow._durabletask.internal.orchestrator_service_pb2_grpc import (
+    TaskHubSidecarServiceStub,
+)
 from dapr.ext.workflow.aio import DaprWorkflowClient
 from dapr.ext.workflow.logger import LoggerOptions
 from grpc import StatusCode
@@ -74,6 +82,7 @@ class StepEnded(GiveUp):
 class WorkflowHost:
     def __init__(self, *, registry: Registry, settings: Settings, runs: RunRepository) -> None:
         self._address = settings.dapr.host, str(settings.dapr.grpc_port)
+        self._api_token = settings.dapr.api_token
         self._registry = registry
         self._runs = runs
         self._runtime = self._new_runtime()
@@ -201,6 +210,36 @@ class WorkflowHost:
     async def resume(self, run_id: str) -> None:
         async with _refusals(run_id, "resume"):
             await self._client.resume_workflow(run_id)
+
+    async def rerun_from_failed_step(self, run_id: str, new_instance_id: str) -> str:
+        """Through the sidecar's workflow API itself (`RerunWorkflowFromEvent`, Dapr 1.18),
+        which the SDK's client does not offer: from the `TaskScheduled` event of the run's last
+        failed step."""
+        host, port = self._address
+        token = self._api_token
+        metadata = (("dapr-api-token", token),) if token else ()
+        async with (
+            _refusals(run_id, "re-run from its failed step"),
+            grpc.aio.insecure_channel(f"{host}:{port}") as channel,
+        ):
+            api = TaskHubSidecarServiceStub(channel)  # type: ignore[no-untyped-call]  # generated
+            history = await api.GetInstanceHistory(
+                GetInstanceHistoryRequest(instanceId=run_id), metadata=metadata
+            )
+            events = history.events
+            scheduled = {e.eventId: e.taskScheduled for e in events if e.HasField("taskScheduled")}
+            failed = [e.taskFailed.taskScheduledId for e in events if e.HasField("taskFailed")]
+            if not failed or failed[-1] not in scheduled:
+                raise InstanceRefused(
+                    f"workflow instance {run_id} has no failed step to re-run from (the "
+                    "workflow's own code failed): re-run it from the start (retry)"
+                )
+            rerun = RerunWorkflowFromEventRequest(
+                sourceInstanceID=run_id, eventID=failed[-1], newInstanceID=new_instance_id
+            )
+            await api.RerunWorkflowFromEvent(rerun, metadata=metadata)
+        step = _json(scheduled[failed[-1]].input.value)
+        return str(step.get("step") or step.get("job")) if isinstance(step, dict) else "?"
 
     async def describe(self, run_id: str) -> InstanceView | None:
         async with _refusals(run_id, "read"):

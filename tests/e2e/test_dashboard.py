@@ -27,6 +27,7 @@ from tests.e2e.deployment import (
 )
 from tests.e2e.workflow_instances import instance_reaching, instance_status
 from tests.support import eventually, run_reaching, trigger, unique_database
+from tests.workers import WORKFLOW_FIXES
 
 pytestmark = pytest.mark.e2e
 
@@ -275,6 +276,29 @@ async def test_an_operator_suspends_resumes_approves_and_purges_a_workflow_from_
     assert await instance_status(worker, run_id) is None
     actions = [e["action"] async for e in e2e_db["audit_log"].find({"target": run_id})]
     assert sorted(actions) == ["purge", "raise-event", "resume", "suspend"]
+
+
+async def test_an_operator_reruns_a_failed_workflow_from_its_failed_step_from_its_page(
+    page: Page, worker: RunningWorker, e2e_db: Database
+) -> None:
+    index = random.randrange(1_000, 1_000_000)
+    failed_id = await start(worker, "blocked_workflow", {"index": index})
+    await wait_for_status(worker, failed_id, "dead")
+    await page.goto(f"/dashboard/runs/{failed_id}")
+    await e2e_db[WORKFLOW_FIXES].insert_one({"_id": index, "fixed_by": "dashboard"})
+
+    await page.click("button:has-text('Re-run from the failed step')")
+    await expect(page.locator(".notice")).to_contain_text("re-run from its failed step as run")
+    await expect(page.locator('[data-field="from-step"]')).to_have_text("blocked")
+    await expect(page.locator('[data-field="kept-steps"]')).to_contain_text(f"run {failed_id}")
+    await expect(page.locator('[data-field="status"] .status')).to_have_text(
+        "succeeded", timeout=30_000
+    )
+    await shot(page, "workflow-rerun-from-step")
+    rerun = await e2e_db["job_runs"].find_one({"trigger.retry_of": failed_id})
+    assert rerun is not None
+    assert rerun["trigger"]["from_step"] == "blocked"
+    assert await e2e_db["job_runs"].count_documents({"parent_run_id": str(rerun["_id"])}) == 1
 
 
 async def test_a_filter_url_opened_directly_shows_only_matching_runs(

@@ -207,6 +207,9 @@ async def test_a_failed_step_is_caught_and_compensated(
         ("doomed", "dead"),
         ("compensation", "succeeded"),
     ]
+    # python-sdk #797 (an activity's retry policy ignored inside try/except) does not reach us:
+    # a step's retries are its job's, and the doomed step had both of its attempts.
+    assert [a["status"] for a in steps[0]["attempts"]] == ["failed", "dead"]
     assert refused.status_code == 409
 
 
@@ -303,6 +306,34 @@ async def test_a_failed_workflow_is_rerun_from_the_start_with_its_input(
         ("before", "succeeded"),
         ("blocked", "succeeded"),
     ], "from the start: every step again"
+
+
+async def test_a_failed_workflow_is_rerun_from_its_failed_step_without_the_steps_before(
+    flows: tuple[RunningWorker, Database, FaultInjector],
+) -> None:
+    worker, db, _ = flows
+    async with worker.api() as api:
+        failed, _ = await finished_with_steps(api, "blocked_workflow", {"index": 42})
+        await db[WORKFLOW_FIXES].insert_one({"_id": 42, "fixed_by": "ops"})
+        answered = await api.post(f"/api/runs/{failed['id']}/rerun-from-failed-step")
+        assert answered.status_code == 202, answered.text
+        rerun_id = answered.json()["run_id"]
+        rerun = await run_reaching(api, rerun_id, {"succeeded", "dead", "cancelled"}, within=60)
+        rerun_steps = await steps_of(api, rerun_id)
+        not_failed = await api.post(f"/api/runs/{rerun_id}/rerun-from-failed-step")
+
+    assert failed["status"] == "dead"
+    assert rerun["trigger"] == {"type": "manual", "retry_of": failed["id"], "from_step": "blocked"}
+    assert rerun["status"] == "succeeded", rerun["error"]
+    assert rerun["result"]["output"] == {"done": 42}
+    assert [(s["step"], s["status"]) for s in rerun_steps] == [("blocked", "succeeded")]
+    assert await db[WORKFLOW_PIECES].count_documents({"index": 42}) == 1, "'before' ran once"
+    assert not_failed.status_code == 409, "only a failed workflow run is re-run from a step"
+    audited = await db["audit_log"].find_one(
+        {"action": "rerun-from-failed-step", "target": failed["id"]}
+    )
+    assert audited is not None
+    assert rerun_id in audited["run_ids"]
 
 
 async def publish_piece(worker: RunningWorker, event_id: str, data: dict[str, Any]) -> None:

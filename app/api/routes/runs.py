@@ -114,6 +114,20 @@ async def purge_workflow_run(run_id: str, actions: Actions) -> Accepted:
 
 
 @router.post(
+    "/{run_id}/rerun-from-failed-step",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=problems(404, 409),
+)
+async def rerun_workflow_from_failed_step(run_id: str, actions: Actions) -> Accepted:
+    """A failed workflow run again from the step that failed: a new run (`trigger.retry_of`,
+    `trigger.from_step`) whose instance replays the failed one's history up to that step, then
+    runs it and the rest; the steps before it are not run again. 409 for a run that did not
+    fail, or whose instance has no failed step (re-run it from the start: retry)."""
+    run = await actions.rerun_from_failed_step(run_id, API_CALLER)
+    return Accepted(run_id=run.id)
+
+
+@router.post(
     "/{run_id}/events/{name}", status_code=status.HTTP_202_ACCEPTED, responses=problems(404, 409)
 )
 async def raise_workflow_event(

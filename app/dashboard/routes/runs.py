@@ -46,6 +46,7 @@ RUN_VERBS = {  # the operator verb of that name, and what it says it did ({new}:
     "suspend": "workflow run {run} suspended",
     "resume": "workflow run {run} resumed",
     "purge": "workflow instance of run {run} purged",
+    "rerun_from_failed_step": "re-run from its failed step as run {new}",
 }
 
 
@@ -240,7 +241,8 @@ async def act_on_run(
     """cancel (a running run at its next chunk boundary; a workflow's instance is terminated),
     retry (a failed run's next attempt now; a finished run's payload as a new run: a workflow
     from its start), requeue (a dead run's payload as a new run; the dead one leaves the dead
-    set), and for a workflow run suspend, resume and purge (its instance's state)."""
+    set), and for a workflow run suspend, resume, purge (its instance's state) and, for a failed
+    one, rerun_from_failed_step."""
     actor = session.actor(client_of(request))
 
     async def run_action() -> Done:
@@ -248,7 +250,8 @@ async def act_on_run(
         if notice is None:
             return Done(f"unknown action {action!r}")
         run = await getattr(actions, action)(run_id, actor)
-        go_to = f"/dashboard/runs/{run.id}" if action == "retry" else None
+        makes_a_run = action in ("retry", "rerun_from_failed_step")
+        go_to = f"/dashboard/runs/{run.id}" if makes_a_run else None
         return Done(notice.format(run=run_id, new=run.id), go_to=go_to)
 
     # A requeue goes back to where it was asked (the run, or the Failures page).
