@@ -20,6 +20,25 @@ class TickCoordinatorInterface(ActorInterface):
         holds it; every other instance that claims the same tick is refused."""
         ...
 
+    @actormethod(name="Keep")  # type: ignore[untyped-decorator]
+    @abstractmethod
+    async def keep(self, request: dict[str, Any]) -> dict[str, Any]:
+        """`{"tick"}` → `{"kept"}`: remembers a tick no instance could store (the database
+        away), until `Forget`; `kept` counts the ticks remembered now."""
+        ...
+
+    @actormethod(name="Missed")  # type: ignore[untyped-decorator]
+    @abstractmethod
+    async def missed(self, request: dict[str, Any]) -> dict[str, Any]:
+        """`{}` → `{"ticks"}`: the ticks kept and not forgotten yet, oldest first."""
+        ...
+
+    @actormethod(name="Forget")  # type: ignore[untyped-decorator]
+    @abstractmethod
+    async def forget(self, request: dict[str, Any]) -> dict[str, Any]:
+        """`{"ticks"}` → `{"left"}`: these kept ticks are stored (or skipped) now."""
+        ...
+
 
 class RunLeaseInterface(ActorInterface):
     """One per running data processor run (actor id: the run id)."""

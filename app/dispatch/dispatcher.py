@@ -13,6 +13,7 @@ import asyncio
 from typing import Any
 
 from loguru import logger
+from pymongo.errors import PyMongoError
 
 from app.core.clock import utc_now
 from app.dapr.cloudevents import CloudEvent
@@ -22,6 +23,7 @@ from app.dispatch.engine import EngineParts
 from app.dispatch.errors import RunNotActionable, UnknownJob
 from app.dispatch.executor import RunExecutor
 from app.dispatch.intake import RunIntake, Submission
+from app.dispatch.missed_ticks import MissedTicks
 from app.dispatch.poller import RunPoller
 from app.dispatch.run_actions import RunActions
 from app.dispatch.sequencing import KeySequences
@@ -31,6 +33,9 @@ from app.repositories.pauses import PauseRepository
 from app.repositories.runs import UnknownRun
 from app.repositories.schedules import ScheduleRepository
 from app.workers.registry import Job
+
+# How long a tick's firing may wait for the database before the tick is kept for later.
+TICK_STORE_SECONDS = 5.0
 
 
 class Dispatcher:
@@ -54,18 +59,23 @@ class Dispatcher:
         self._actions = RunActions(runs=parts.runs, executor=executor, intake=self._intake)
         self._poller = RunPoller(parts=parts, executor=executor, sequences=self._sequences)
         self._polling: asyncio.Task[None] | None = None
+        self._missed = MissedTicks(parts=parts, intake=self._intake, pauses=pauses)
+        self._catching_up: asyncio.Task[None] | None = None
         self.instance = parts.instance
 
     # -- lifetime ----------------------------------------------------------------------------
 
     def start(self) -> None:
         self._polling = asyncio.create_task(self._poller.run(), name="run-poller")
+        self._catching_up = asyncio.create_task(self._missed.run(), name="missed-ticks")
 
     async def stop(self) -> None:
         """Stops claiming, then drains the runs in flight (see `RunExecutor.drain`)."""
         self._poller.stop()
-        if self._polling is not None:
-            await self._polling
+        self._missed.stop()
+        for task in (self._polling, self._catching_up):
+            if task is not None:
+                await task
         await self._executor.drain()
 
     # -- triggers ----------------------------------------------------------------------------
@@ -82,11 +92,25 @@ class Dispatcher:
 
     async def fire_tick(self, job_name: str) -> Submission | None:
         """A cron binding's tick, now; None when an operator paused the job (the skip is
-        counted on its pause)."""
+        counted on its pause). A tick the database does not take within a few seconds is kept
+        and stored once it answers again (app/dispatch/missed_ticks.py)."""
         job = self.job(job_name)
-        if await self._pauses.skip_firing(job.name):
-            return None
-        return self._woken(await self._intake.fire_tick(job, utc_now()))
+        fired_at = utc_now()
+        try:
+            async with asyncio.timeout(TICK_STORE_SECONDS):
+                if await self._pauses.skip_firing(job.name):
+                    return None
+                submission = await self._intake.fire_tick(job, fired_at)
+        except (PyMongoError, TimeoutError) as away:
+            tick = job.schedule.tick_of(fired_at) if job.schedule else fired_at
+            await self._missed.keep(job, tick, away)
+            return Submission(run=None, created=False, kept=True)
+        return self._woken(submission)
+
+    async def catch_up_missed_ticks(self, job_name: str) -> list[JobRun]:
+        """Stores the runs for a job's kept ticks now (every instance does every few
+        seconds); the runs made."""
+        return await self._missed.catch_up(self.job(job_name))
 
     async def fire_schedule(self, schedule: str, data: Any) -> Submission | None:
         """A Jobs API schedule fired. Its data names the job and the payload (else its stored

@@ -49,6 +49,8 @@ class Submission:
     payload: BaseModel | None = None
     """The validated payload of a run this instance stored, for its first attempt here (the
     executor validates a stored payload itself only for a run it read back)."""
+    kept: bool = False
+    """A tick the database did not take: kept, to be stored once it answers again."""
 
 
 @dataclass(frozen=True)

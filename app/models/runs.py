@@ -38,6 +38,9 @@ class RunTrigger(BaseModel):
     retry_of: str | None = None
     from_step: str | None = None
     """A workflow run re-run from the step that failed (`retry_of`'s): that step's name."""
+    missed_ticks: list[datetime] | None = None
+    """A run made for ticks no instance could store while the database was away: those ticks
+    (`tick` is the newest)."""
     requeued_from: str | None = None
 
 

@@ -7,10 +7,11 @@ from app.workers import Flow, StepFailed, Steps  (a workflow's)
 from app.workers.context import BatchContext, JobContext
 from app.workers.errors import GiveUp, LeaseLost, RetryLater, RunCancelled, WorkerError
 from app.workers.flow import Flow, StepFailed, Steps
-from app.workers.registry import RegistrationError, registry
+from app.workers.registry import CatchUp, RegistrationError, registry
 
 __all__ = [
     "BatchContext",
+    "CatchUp",
     "Flow",
     "GiveUp",
     "JobContext",

@@ -15,7 +15,7 @@ registration says it gets (`payload=OrderPlaced` means `(order: OrderPlaced, ctx
 import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypedDict, TypeVar, Unpack, cast, get_type_hints, overload
+from typing import Any, Literal, TypedDict, TypeVar, Unpack, cast, get_type_hints, overload
 
 from pydantic import BaseModel
 
@@ -46,6 +46,14 @@ _DEFAULT_RETRY = RetryPolicy()
 _SETTINGS_ALIASES = {field.alias for field in Settings.model_fields.values()}
 
 
+CatchUp = Literal["latest", "all", "none"]
+"""What becomes of the ticks of a cron binding that no instance could store while the database
+was away, once it is back: `latest` (default) one run for the missed window, naming the ticks it
+stands for; `all` one run per missed tick (the newest 100 at most); `none` a skip recorded as
+a cancelled run."""
+CATCH_UP_POLICIES: tuple[CatchUp, ...] = ("latest", "all", "none")
+
+
 class CommonOptions(TypedDict, total=False):
     """What every kind of job takes: its name (default: the function's), and its retries."""
 
@@ -62,6 +70,7 @@ class TopicOptions(CommonOptions, total=False):
 
 class BindingOptions(CommonOptions, total=False):
     binding: str | None  # a Dapr cron input binding that fires the job (needs `cron=`)
+    catch_up: CatchUp  # the ticks no instance could store (the database away): see `CatchUp`
 
 
 class FlowOptions(BindingOptions, total=False):
@@ -107,6 +116,7 @@ class Job:
     """An activity: the function as written (`handler` wraps it), by which a step names it."""
     transactional: bool = False
     """Each attempt's `ctx.db` writes commit in one MongoDB transaction, once per run."""
+    catch_up: CatchUp = "latest"
 
     @property
     def trigger(self) -> str | None:
@@ -446,6 +456,10 @@ def _payload_parameter(function: Callable[..., Any]) -> type[BaseModel]:
 
 def _check_options(job: Job, where: str) -> None:
     """The options of one job that cannot go together, or out of their range."""
+    if job.catch_up not in CATCH_UP_POLICIES:
+        raise RegistrationError(
+            f"{where}: catch_up={job.catch_up!r} is none of {', '.join(CATCH_UP_POLICIES)}"
+        )
     if job.concurrency is not None and job.concurrency < 1:
         raise RegistrationError(f"{where}: concurrency must be at least 1")
     if job.timeout_seconds <= 0:

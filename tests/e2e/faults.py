@@ -119,11 +119,13 @@ def signal_stack_service(name: str, sig: signal.Signals) -> None:
     os.kill(stack_pid(name), sig)
 
 
-def restart_stack_service(name: str) -> None:
-    """Stops a service of the local stack and starts it again through stack/up.sh."""
+def restart_stack_service(name: str, *, down_for: float = 0) -> None:
+    """Stops a service of the local stack, leaves it down `down_for` seconds (the fault's
+    duration), and starts it again through stack/up.sh."""
     pid = stack_pid(name)
     os.kill(pid, signal.SIGTERM)
     eventually_sync(lambda: not Path(f"/proc/{pid}").exists(), within=30, what=f"{name} to stop")
+    time.sleep(down_for)
     subprocess.run([str(ROOT / "stack" / "up.sh")], check=True, capture_output=True)
 
 

@@ -41,6 +41,7 @@ async def test_a_second_firing_of_a_tick_is_refused_by_the_index_and_noted(
         "created": False,
         "claimed_by": None,
         "paused": False,
+        "kept": False,
     }
 
     async def noted() -> list[dict[str, str]] | None:

@@ -230,6 +230,7 @@ async def test_a_redelivered_schedule_firing_makes_one_run(
         "created": False,
         "claimed_by": None,
         "paused": False,
+        "kept": False,
     }
     run = await db["job_runs"].find_one({"_id": ObjectId(first["run_id"])})
     assert run is not None

@@ -98,7 +98,13 @@ async def test_a_paused_binding_answers_its_ticks_without_a_run(
 ) -> None:
     assert (await client.post("/api/jobs/scale_tick/pause")).status_code == 204
     tick = (await client.post("/scale-tick-cron")).json()
-    assert tick == {"run_id": None, "created": False, "claimed_by": None, "paused": True}
+    assert tick == {
+        "run_id": None,
+        "created": False,
+        "claimed_by": None,
+        "paused": True,
+        "kept": False,
+    }
     assert await db["job_runs"].count_documents({"job": "scale_tick"}) == 0
     pause = await db["paused_jobs"].find_one({"_id": "scale_tick"})
     assert pause is not None

@@ -32,6 +32,9 @@ class Recorded(BaseModel):
     created: bool
     claimed_by: str | None = None
     paused: bool = Field(False, description="the job or schedule is paused: no run was made")
+    kept: bool = Field(
+        False, description="the database was away: the tick is kept and stored once it is back"
+    )
 
 
 @router.get("/dapr/subscribe")
@@ -144,6 +147,7 @@ def _recorded(submission: Submission | None) -> Recorded:
         run_id=submission.run.id if submission.run else None,
         created=submission.created,
         claimed_by=submission.claimed_by,
+        kept=submission.kept,
     )
 
 
