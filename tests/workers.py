@@ -407,6 +407,17 @@ def event_workflow(piece: Piece, flow: Flow) -> Steps:
     return {"applied": applied["index"], "doubled": doubled["doubled"]}
 
 
+WORKFLOW_TICK_BINDING = "flow-tick-cron"
+
+
+@registry.workflow(cron="@every 5s", binding=WORKFLOW_TICK_BINDING, name="ticking_workflow")
+def ticking_workflow(flow: Flow) -> Steps:
+    """Started by a cron binding's ticks (bound in the workflow tests' deployments only): one
+    plain activity, with no effect of its own."""
+    doubled = yield flow.step(double_piece, Piece(index=21), name="double")
+    return {"doubled": doubled["doubled"]}
+
+
 @registry.workflow(name="compensating_workflow")
 def compensating_workflow(flow: Flow) -> Steps:
     """A step that fails; the workflow catches it and runs a compensating step."""

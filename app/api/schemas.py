@@ -5,6 +5,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
+from app.dispatch.backfill import Backfill
 from app.models.failures import FailureGroup
 from app.models.runs import (
     Attempt,
@@ -171,6 +172,22 @@ class RequeuedOut(BaseModel):
 
 class Accepted(BaseModel):
     run_id: str
+
+
+class BackfillOut(BaseModel):
+    ticks: int = Field(description="the schedule's ticks in the range")
+    had_runs: int = Field(description="of them, those that had a run already")
+    missing: list[datetime] = Field(description="the ticks with no run (before this backfill)")
+    made: list[str] = Field(description="the new runs' ids (none in a dry run)")
+
+    @classmethod
+    def of(cls, done: Backfill) -> "BackfillOut":
+        return cls(
+            ticks=len(done.ticks),
+            had_runs=len(done.had_runs),
+            missing=done.missing,
+            made=[run.id for run in done.made],
+        )
 
 
 class TriggerIn(BaseModel):

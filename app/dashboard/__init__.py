@@ -10,14 +10,23 @@ from starlette.responses import Response
 
 from app.core.config import Settings
 from app.dashboard.deps import ActionRefused, LoginRequired
-from app.dashboard.routes import audit, auth, failures, jobs, overview, runs, schedules
+from app.dashboard.routes import (
+    audit,
+    auth,
+    backfill,
+    failures,
+    jobs,
+    overview,
+    runs,
+    schedules,
+)
 from app.dashboard.session import Sessions
 from app.dashboard.templating import HERE, templates
 
 
 def mount_dashboard(app: FastAPI, settings: Settings) -> None:
     app.state.dashboard_sessions = Sessions(settings.api)
-    for module in (auth, overview, runs, failures, schedules, jobs, audit):
+    for module in (auth, overview, runs, failures, schedules, backfill, jobs, audit):
         app.include_router(module.router, prefix="/dashboard", include_in_schema=False)
     app.mount("/dashboard/static", StaticFiles(directory=HERE / "static"), name="dashboard-static")
 

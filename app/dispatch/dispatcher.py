@@ -10,6 +10,7 @@ Behind it:
 """
 
 import asyncio
+from datetime import datetime
 from typing import Any
 
 from loguru import logger
@@ -19,6 +20,7 @@ from app.core.clock import utc_now
 from app.dapr.cloudevents import CloudEvent
 from app.dapr.dead_letters import DeadLetter
 from app.dapr.outcomes import DeliveryOutcome
+from app.dispatch.backfill import Backfill, backfill
 from app.dispatch.engine import EngineParts
 from app.dispatch.errors import RunNotActionable, UnknownJob
 from app.dispatch.executor import RunExecutor
@@ -106,6 +108,23 @@ class Dispatcher:
             await self._missed.keep(job, tick, away)
             return Submission(run=None, created=False, kept=True)
         return self._woken(submission)
+
+    async def backfill(
+        self, job_name: str, *, since: datetime, until: datetime, dry_run: bool
+    ) -> Backfill:
+        """Runs for the job's ticks from `since` to `until` that have none; with `dry_run`,
+        which ticks there are and which have runs, and nothing made."""
+        done = await backfill(
+            self.job(job_name),
+            since=since,
+            until=until,
+            dry_run=dry_run,
+            intake=self._intake,
+            runs=self._runs,
+        )
+        if done.made:
+            self._poller.wake()
+        return done
 
     async def catch_up_missed_ticks(self, job_name: str) -> list[JobRun]:
         """Stores the runs for a job's kept ticks now (every instance does every few

@@ -42,6 +42,8 @@ class RunTrigger(BaseModel):
     """A run made for ticks no instance could store while the database was away: those ticks
     (`tick` is the newest)."""
     requeued_from: str | None = None
+    backfilled: bool | None = None
+    """A run an operator's backfill made for `tick`, which had none."""
 
 
 class Progress(BaseModel):

@@ -2,11 +2,13 @@
 through the dispatcher (or the sidecar, for schedules) and written to the audit log."""
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from app.core.clock import utc_now
 from app.core.errors import Refused
 from app.dapr.sidecar import Sidecar
+from app.dispatch.backfill import Backfill
 from app.dispatch.dispatcher import Dispatcher
 from app.dispatch.errors import DispatchError, UnknownJob
 from app.models.runs import JobRun
@@ -102,6 +104,19 @@ class OperatorActions:
         detail = f"as run {run.id}, from step {run.trigger.from_step!r}"
         await self._log(actor, "rerun-from-failed-step", run_id, [run_id, run.id], detail)
         return run
+
+    async def backfill(
+        self, name: str, *, since: datetime, until: datetime, dry_run: bool, actor: Actor
+    ) -> Backfill:
+        """A dry run changes nothing and is not audited."""
+        done = await self.dispatcher.backfill(name, since=since, until=until, dry_run=dry_run)
+        if not dry_run:
+            detail = (
+                f"{len(done.made)} runs for ticks from {since.isoformat()} to "
+                f"{until.isoformat()} ({len(done.had_runs)} of {len(done.ticks)} had runs)"
+            )
+            await self._log(actor, "backfill", name, [run.id for run in done.made], detail)
+        return done
 
     async def trigger(self, name: str, payload: Any, actor: Actor) -> JobRun:
         run = await self.dispatcher.trigger(self.dispatcher.job(name), payload)

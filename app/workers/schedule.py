@@ -85,6 +85,18 @@ class Schedule:
         )
         return following.astimezone(UTC)
 
+    def ticks_between(self, since: datetime, until: datetime, *, most: int) -> list[datetime]:
+        """The grid points from `since` to `until`, both included (an `@every` grid on the
+        epoch, as cron bindings have it); at most `most` + 1, so a caller sees too many."""
+        ticks: list[datetime] = []
+        tick = self.tick_of(since)
+        if tick < since.astimezone(UTC):
+            tick = self.next_after(tick)
+        while tick <= until.astimezone(UTC) and len(ticks) <= most:
+            ticks.append(tick)
+            tick = self.next_after(tick)
+        return ticks
+
 
 def _every_seconds(expression: str) -> float:
     match = _EVERY.match(expression)

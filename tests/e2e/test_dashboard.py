@@ -6,6 +6,7 @@ Screenshots of each page are saved under .state/screenshots/.
 
 import random
 from collections.abc import AsyncIterator, Awaitable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -391,6 +392,38 @@ async def test_a_cron_job_is_paused_and_resumed_from_the_schedules_page(
         )
 
     await eventually(ticking_again, within=20, what="a scale_tick run after resuming")
+
+
+async def test_an_operator_backfills_a_range_of_ticks_after_a_dry_run(
+    page: Page, e2e_db: Database
+) -> None:
+    # Ten ticks of the one-second cron from before this deployment started: none has a run.
+    start = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
+    end = start + timedelta(seconds=9)
+    await page.goto("/dashboard/schedules")
+    backfill = page.locator("tr[data-schedule='scale-tick-cron'] details.backfill")
+    await backfill.locator("summary").click()
+    form = backfill.locator("form")
+    await form.locator("input[name=from]").fill(start.strftime("%Y-%m-%dT%H:%M:%S"))
+    await form.locator("input[name=to]").fill(end.strftime("%Y-%m-%dT%H:%M:%S"))
+    await form.locator("button:has-text('Dry run')").click()
+
+    await expect(page.locator("h1")).to_contain_text("Backfill scale_tick")
+    await expect(page.locator("#ticks")).to_have_text("10")
+    await expect(page.locator("#had-runs")).to_have_text("0")
+    await expect(page.locator("#missing-ticks li")).to_have_count(10)
+    await shot(page, "backfill-dry-run")
+    in_range = {"job": "scale_tick", "trigger.tick": {"$gte": start, "$lte": end}}
+    assert await e2e_db["job_runs"].count_documents(in_range) == 0, "a dry run makes nothing"
+    await page.click("button:has-text('Make 10 runs')")
+
+    await expect(page.locator(".notice")).to_contain_text("backfill of scale_tick: 10 runs made")
+    runs = await e2e_db["job_runs"].find(in_range).to_list()
+    assert len(runs) == 10
+    assert all(run["trigger"]["backfilled"] for run in runs)
+    audited = await e2e_db["audit_log"].find_one({"action": "backfill", "target": "scale_tick"})
+    assert audited is not None
+    assert len(audited["run_ids"]) == 10
 
 
 async def test_a_jobs_api_schedule_is_created_paused_and_deleted_from_the_page(

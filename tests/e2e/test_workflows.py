@@ -4,15 +4,17 @@ fan-out survives its sidecar SIGKILLed and restarted mid-way (the app's workflow
 reconnects when its instance stalls); a workflow waiting for an approval survives a restart of
 its app and its sidecar and completes when the approval is raised through the API; a failed
 step is caught and compensated; an operator suspends, resumes, purges and re-runs an instance
-through the API; CloudEvents and Jobs API schedules start workflows."""
+through the API; CloudEvents, a cron binding's ticks and Jobs API schedules start workflows."""
 
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 from pymongo import AsyncMongoClient
 
 from app.db.mongo import Database
@@ -27,7 +29,7 @@ from tests.e2e.deployment import (
 from tests.e2e.faults import FaultInjector, restart_stack_service
 from tests.e2e.workflow_instances import instance_reaching, instance_status
 from tests.support import eventually, run_reaching, trigger, unique_database, until_started
-from tests.workers import WORKFLOW_FIXES, WORKFLOW_PIECES, WORKFLOW_TOPIC
+from tests.workers import WORKFLOW_FIXES, WORKFLOW_PIECES, WORKFLOW_TICK_BINDING, WORKFLOW_TOPIC
 
 pytestmark = pytest.mark.e2e
 
@@ -46,6 +48,7 @@ async def flows(
         app_id="worker-flow",
         ports=WORKFLOW_PORTS,
         database=unique_database("aevatar_flow"),
+        resources=[cron_binding(tmp / "components", WORKFLOW_TICK_BINDING, "@every 5s")],
         # Fewer slots than workflows at once in one test: a workflow's run waits for steps that
         # need slots of their own.
         env={"Worker__MaxInFlight": str(MAX_IN_FLIGHT)},
@@ -64,6 +67,26 @@ async def flows(
         running.stop()
         # What it published would reach the next deployment's new consumer group.
         empty_streams([WORKFLOW_TOPIC])
+
+
+def cron_binding(directory: Path, name: str, schedule: str) -> Path:
+    """A cron input binding component of that name, in a folder of its own."""
+    directory.mkdir(parents=True, exist_ok=True)
+    component = {
+        "apiVersion": "dapr.io/v1alpha1",
+        "kind": "Component",
+        "metadata": {"name": name},
+        "spec": {
+            "type": "bindings.cron",
+            "version": "v1",
+            "metadata": [
+                {"name": "schedule", "value": schedule},
+                {"name": "direction", "value": "input"},
+            ],
+        },
+    }
+    (directory / f"{name}.yaml").write_text(yaml.safe_dump(component))
+    return directory
 
 
 async def steps_of(api: httpx.AsyncClient, run_id: str) -> list[dict[str, Any]]:
@@ -334,6 +357,27 @@ async def test_a_failed_workflow_is_rerun_from_its_failed_step_without_the_steps
     )
     assert audited is not None
     assert rerun_id in audited["run_ids"]
+
+
+async def test_a_workflow_starts_from_its_cron_bindings_ticks(
+    flows: tuple[RunningWorker, Database, FaultInjector],
+) -> None:
+    _, db, _ = flows
+
+    async def two_ticks_done() -> list[dict[str, Any]] | None:
+        runs = await db["job_runs"].find({"job": "ticking_workflow"}).to_list()
+        done = [r for r in runs if r["status"] == "succeeded"]
+        return runs if len(done) >= 2 else None
+
+    runs = await eventually(two_ticks_done, within=60, what="two ticks' workflows done")
+    ticks = [r["trigger"]["tick"] for r in runs]
+    done = [r for r in runs if r["status"] == "succeeded"]
+    steps = await db["job_runs"].find({"parent_run_id": str(done[0]["_id"])}).to_list()
+
+    assert {r["trigger"]["type"] for r in runs} == {"cron"}
+    assert len(ticks) == len(set(ticks)), "one workflow per tick"
+    assert done[0]["result"]["output"] == {"doubled": 42}
+    assert [(s["step"], s["status"]) for s in steps] == [("double", "succeeded")]
 
 
 async def publish_piece(worker: RunningWorker, event_id: str, data: dict[str, Any]) -> None:

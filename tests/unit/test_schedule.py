@@ -98,3 +98,21 @@ def test_the_next_fire_follows_the_grid_of_each_kind_of_schedule() -> None:
     anchor = datetime(2026, 12, 1, 10, 0, 0, 300_000, tzinfo=UTC)
     assert Schedule.parse("@every 2s").next_after(now, anchor=anchor) == anchor.replace(second=8)
     assert Schedule.parse("@daily").next_after(now) == datetime(2026, 12, 2, tzinfo=UTC)
+
+
+def test_the_ticks_of_a_range_follow_the_grid_both_ends_included() -> None:
+    every = Schedule.parse("@every 2s")
+    start = datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC)
+
+    assert every.ticks_between(start, start + timedelta(seconds=7), most=10) == [
+        start + timedelta(seconds=s) for s in (1, 3, 5, 7)
+    ]
+    daily = Schedule.parse("0 0 6 * * *")
+    six = datetime(2026, 1, 1, 6, tzinfo=UTC)
+    assert daily.ticks_between(six, six + timedelta(days=2), most=10) == [
+        six + timedelta(days=d) for d in (0, 1, 2)
+    ]
+    assert len(Schedule.parse("@every 1s").ticks_between(six, six + timedelta(days=1), most=5)) == 6
+    assert every.ticks_between(
+        start + timedelta(seconds=1), start + timedelta(seconds=1), most=3
+    ) == [start + timedelta(seconds=1)]

@@ -1,11 +1,12 @@
 """The registered workers, and manual triggers."""
 
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import Body, Response, status
+from fastapi import Body, Query, Response, status
 
 from app.api.deps import operator_router
-from app.api.schemas import Accepted, JobOut, TriggerIn, problems
+from app.api.schemas import Accepted, BackfillOut, JobOut, TriggerIn, problems
 from app.operations.actor import API_CALLER
 from app.services import Actions, History, Workers
 
@@ -25,6 +26,20 @@ async def trigger_job(
     """Starts a run of the job now (202 with its id); the payload is validated first."""
     run = await actions.trigger(name, body.payload if body else None, API_CALLER)
     return Accepted(run_id=run.id)
+
+
+@router.post("/{name}/backfill", responses=problems(404, 422))
+async def backfill_job(
+    name: str,
+    actions: Actions,
+    since: Annotated[datetime, Query(alias="from", description="the first tick's time, ISO 8601")],
+    until: Annotated[datetime, Query(alias="to", description="the last tick's time, ISO 8601")],
+    dry_run: Annotated[bool, Query(description="list the ticks, make nothing")] = True,
+) -> BackfillOut:
+    """Runs for a scheduled job's ticks from `from` to `to` that have none (at most 3,600
+    ticks); with `dry_run` (the default), which ticks there are and which lack a run."""
+    done = await actions.backfill(name, since=since, until=until, dry_run=dry_run, actor=API_CALLER)
+    return BackfillOut.of(done)
 
 
 @router.post("/{name}/pause", status_code=status.HTTP_204_NO_CONTENT, responses=problems(404))
