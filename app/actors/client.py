@@ -53,20 +53,18 @@ class ActorClient:
         )
         return bool(result["granted"]), str(result["holder"])
 
-    async def keep_missed_tick(self, *, job: str, tick: datetime) -> int:
-        """Keeps a tick that could not be stored; how many the job has kept now."""
-        result = await self._call(
-            TICK_COORDINATOR, job, "Keep", {"tick": tick.isoformat()}, wait_seconds=5
-        )
+    async def keep_missed(self, *, key: str, entry: str) -> int:
+        """Keeps what could not be stored (a job's tick; a Jobs API firing) in the tick
+        coordinator of `key`; how many it keeps now."""
+        result = await self._call(TICK_COORDINATOR, key, "Keep", {"tick": entry}, wait_seconds=5)
         return int(result["kept"])
 
-    async def missed_ticks(self, *, job: str) -> list[datetime]:
-        result = await self._call(TICK_COORDINATOR, job, "Missed", {}, wait_seconds=5)
-        return [datetime.fromisoformat(tick) for tick in result["ticks"]]
+    async def missed(self, *, key: str) -> list[str]:
+        result = await self._call(TICK_COORDINATOR, key, "Missed", {}, wait_seconds=5)
+        return [str(entry) for entry in result["ticks"]]
 
-    async def forget_missed_ticks(self, *, job: str, ticks: list[datetime]) -> None:
-        ticks_out = [tick.isoformat() for tick in ticks]
-        await self._call(TICK_COORDINATOR, job, "Forget", {"ticks": ticks_out}, wait_seconds=5)
+    async def forget_missed(self, *, key: str, entries: list[str]) -> None:
+        await self._call(TICK_COORDINATOR, key, "Forget", {"ticks": entries}, wait_seconds=5)
 
     async def acquire_lease(
         self, *, run_id: str, instance: str, ttl_seconds: float

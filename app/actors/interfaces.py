@@ -11,7 +11,8 @@ KEY_SEQUENCER = "KeySequencer"
 
 
 class TickCoordinatorInterface(ActorInterface):
-    """One per scheduled job (actor id: the job name)."""
+    """One per scheduled job (actor id: the job name), and one that keeps the Jobs API's
+    firings no instance could store (app/dispatch/missed_ticks.py)."""
 
     @actormethod(name="Claim")  # type: ignore[untyped-decorator]
     @abstractmethod

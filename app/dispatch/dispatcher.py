@@ -25,7 +25,7 @@ from app.dispatch.engine import EngineParts
 from app.dispatch.errors import RunNotActionable, UnknownJob
 from app.dispatch.executor import RunExecutor
 from app.dispatch.intake import RunIntake, Submission
-from app.dispatch.missed_ticks import MissedTicks
+from app.dispatch.missed_ticks import Firing, MissedTicks
 from app.dispatch.poller import RunPoller
 from app.dispatch.run_actions import RunActions
 from app.dispatch.sequencing import KeySequences
@@ -61,7 +61,9 @@ class Dispatcher:
         self._actions = RunActions(runs=parts.runs, executor=executor, intake=self._intake)
         self._poller = RunPoller(parts=parts, executor=executor, sequences=self._sequences)
         self._polling: asyncio.Task[None] | None = None
-        self._missed = MissedTicks(parts=parts, intake=self._intake, pauses=pauses)
+        self._missed = MissedTicks(
+            parts=parts, intake=self._intake, pauses=pauses, schedules=schedules
+        )
         self._catching_up: asyncio.Task[None] | None = None
         self.instance = parts.instance
 
@@ -135,7 +137,20 @@ class Dispatcher:
         """A Jobs API schedule fired. Its data names the job and the payload (else its stored
         record does); the run is of the occurrence the firing belongs to, so that a firing
         delivered twice is one run. None when the schedule is paused; `UnknownJob` when it
-        names no registered job, `PayloadInvalid` for a payload the job refuses."""
+        names no registered job, `PayloadInvalid` for a payload the job refuses. A firing the
+        database does not take within a few seconds is kept and stored once it answers again,
+        as a tick is."""
+        fired_at = utc_now()
+        try:
+            async with asyncio.timeout(TICK_STORE_SECONDS):
+                return await self._fire_schedule(schedule, data, fired_at)
+        except (PyMongoError, TimeoutError) as away:
+            await self._missed.keep_firing(Firing(schedule, fired_at, data), away)
+            return Submission(run=None, created=False, kept=True)
+
+    async def _fire_schedule(
+        self, schedule: str, data: Any, fired_at: datetime
+    ) -> Submission | None:
         stored = await self._schedules.get(schedule)
         named = data.get("job") if isinstance(data, dict) else None
         job_name = named or (stored.job if stored else None)
@@ -147,8 +162,7 @@ class Dispatcher:
             logger.bind(schedule=schedule).info("paused schedule fired: no run")
             return None
         payload = data.get("payload") if isinstance(data, dict) else None
-        now = utc_now()
-        occurrence = stored.occurrence_of(now) if stored else now.replace(microsecond=0)
+        occurrence = stored.occurrence_of(fired_at) if stored else fired_at.replace(microsecond=0)
         submission = await self._intake.fire_schedule(job, schedule, payload, occurrence=occurrence)
         return self._woken(submission)
 

@@ -177,13 +177,20 @@ class RunIntake:
         )
 
     async def fire_schedule(
-        self, job: Job, schedule: str, payload: Any, *, occurrence: datetime
+        self,
+        job: Job,
+        schedule: str,
+        payload: Any,
+        *,
+        occurrence: datetime,
+        missed: list[datetime] | None = None,
     ) -> Submission:
         """One firing of a Jobs API schedule, whose `occurrence` (the firing mapped onto the
-        schedule's grid) names it: a redelivered firing finds the run of the first."""
+        schedule's grid) names it: a redelivered firing finds the run of the first. `missed`:
+        the occurrences a caught-up run stands for (app/dispatch/missed_ticks.py)."""
         return await self.submit(
             job,
-            RunTrigger(type="schedule", schedule=schedule, tick=occurrence),
+            RunTrigger(type="schedule", schedule=schedule, tick=occurrence, missed_ticks=missed),
             payload,
             dedupe_key=f"schedule:{schedule}:{occurrence.isoformat()}",
         )
