@@ -265,6 +265,29 @@ def prepare_worker(
     )
 
 
+def cron_binding(directory: Path, name: str, schedule: str, *, scope: str | None = None) -> Path:
+    """Writes a cron input binding component of that name into `directory` (made if need be),
+    for the app `scope` alone when given; the directory, to pass as `resources`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    component: dict[str, Any] = {
+        "apiVersion": "dapr.io/v1alpha1",
+        "kind": "Component",
+        "metadata": {"name": name},
+        "spec": {
+            "type": "bindings.cron",
+            "version": "v1",
+            "metadata": [
+                {"name": "schedule", "value": schedule},
+                {"name": "direction", "value": "input"},
+            ],
+        },
+    }
+    if scope is not None:
+        component["scopes"] = [scope]
+    (directory / f"{name}.yaml").write_text(yaml.safe_dump(component))
+    return directory
+
+
 @contextlib.contextmanager
 def started(worker: RunningWorker) -> Iterator[RunningWorker]:
     """The deployment started and, whatever happens, stopped."""

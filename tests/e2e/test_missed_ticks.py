@@ -15,12 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from pymongo import AsyncMongoClient
 
 from app.core.clock import utc_now
 from app.db.mongo import Database
-from tests.e2e.deployment import Ports, RunningWorker, database_of, prepare_worker, started
+from tests.e2e.deployment import (
+    Ports,
+    RunningWorker,
+    cron_binding,
+    database_of,
+    prepare_worker,
+    started,
+)
 from tests.e2e.faults import restart_stack_service, signal_stack_service
 from tests.missed_tick_workers import BINDINGS, job_of
 from tests.support import eventually, unique_database
@@ -34,23 +40,8 @@ CATCH_UP_SLACK_SECONDS = 6
 
 
 def binding_components(directory: Path, app_id: str) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
     for binding in BINDINGS.values():
-        component = {
-            "apiVersion": "dapr.io/v1alpha1",
-            "kind": "Component",
-            "metadata": {"name": binding},
-            "spec": {
-                "type": "bindings.cron",
-                "version": "v1",
-                "metadata": [
-                    {"name": "schedule", "value": "@every 1s"},
-                    {"name": "direction", "value": "input"},
-                ],
-            },
-            "scopes": [app_id],
-        }
-        (directory / f"{binding}.yaml").write_text(yaml.safe_dump(component))
+        cron_binding(directory, binding, "@every 1s", scope=app_id)
     return directory
 
 

@@ -9,18 +9,17 @@ through the API; CloudEvents, a cron binding's ticks and Jobs API schedules star
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
 from pymongo import AsyncMongoClient
 
 from app.db.mongo import Database
 from tests.e2e.deployment import (
     Ports,
     RunningWorker,
+    cron_binding,
     database_of,
     empty_streams,
     prepare_worker,
@@ -67,26 +66,6 @@ async def flows(
         running.stop()
         # What it published would reach the next deployment's new consumer group.
         empty_streams([WORKFLOW_TOPIC])
-
-
-def cron_binding(directory: Path, name: str, schedule: str) -> Path:
-    """A cron input binding component of that name, in a folder of its own."""
-    directory.mkdir(parents=True, exist_ok=True)
-    component = {
-        "apiVersion": "dapr.io/v1alpha1",
-        "kind": "Component",
-        "metadata": {"name": name},
-        "spec": {
-            "type": "bindings.cron",
-            "version": "v1",
-            "metadata": [
-                {"name": "schedule", "value": schedule},
-                {"name": "direction", "value": "input"},
-            ],
-        },
-    }
-    (directory / f"{name}.yaml").write_text(yaml.safe_dump(component))
-    return directory
 
 
 async def steps_of(api: httpx.AsyncClient, run_id: str) -> list[dict[str, Any]]:
@@ -301,18 +280,26 @@ async def test_an_operator_suspends_resumes_and_purges_a_workflow_through_the_ap
     assert audited == ["suspend", "raise-event", "resume", "purge"]
 
 
+async def rerun_after_fixing(
+    api: httpx.AsyncClient, db: Database, failed: dict[str, Any], verb: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Fixes the cause of a failed `blocked_workflow` run, re-runs it with `verb` (`retry` or
+    `rerun-from-failed-step`); the new run once finished, and its steps."""
+    await db[WORKFLOW_FIXES].insert_one({"_id": failed["payload"]["index"], "fixed_by": "ops"})
+    answered = await api.post(f"/api/runs/{failed['id']}/{verb}")
+    assert answered.status_code == 202, answered.text
+    rerun_id = answered.json()["run_id"]
+    rerun = await run_reaching(api, rerun_id, {"succeeded", "dead", "cancelled"}, within=60)
+    return rerun, await steps_of(api, rerun_id)
+
+
 async def test_a_failed_workflow_is_rerun_from_the_start_with_its_input(
     flows: tuple[RunningWorker, Database, FaultInjector],
 ) -> None:
     worker, db, _ = flows
     async with worker.api() as api:
         failed, failed_steps = await finished_with_steps(api, "blocked_workflow", {"index": 40})
-        await db[WORKFLOW_FIXES].insert_one({"_id": 40, "fixed_by": "ops"})
-        retried = await api.post(f"/api/runs/{failed['id']}/retry")
-        assert retried.status_code == 202, retried.text
-        rerun_id = retried.json()["run_id"]
-        rerun = await run_reaching(api, rerun_id, {"succeeded", "dead", "cancelled"}, within=60)
-        rerun_steps = await steps_of(api, rerun_id)
+        rerun, rerun_steps = await rerun_after_fixing(api, db, failed, "retry")
 
     assert failed["status"] == "dead"
     assert "blocked" in failed["error"]["message"]
@@ -320,7 +307,7 @@ async def test_a_failed_workflow_is_rerun_from_the_start_with_its_input(
         ("before", "succeeded"),
         ("blocked", "dead"),
     ]
-    assert rerun_id != failed["id"], "a new run, and so a new instance"
+    assert rerun["id"] != failed["id"], "a new run, and so a new instance"
     assert rerun["trigger"] == {"type": "manual", "retry_of": failed["id"]}
     assert rerun["payload"] == {"index": 40}
     assert rerun["status"] == "succeeded", rerun["error"]
@@ -337,13 +324,8 @@ async def test_a_failed_workflow_is_rerun_from_its_failed_step_without_the_steps
     worker, db, _ = flows
     async with worker.api() as api:
         failed, _ = await finished_with_steps(api, "blocked_workflow", {"index": 42})
-        await db[WORKFLOW_FIXES].insert_one({"_id": 42, "fixed_by": "ops"})
-        answered = await api.post(f"/api/runs/{failed['id']}/rerun-from-failed-step")
-        assert answered.status_code == 202, answered.text
-        rerun_id = answered.json()["run_id"]
-        rerun = await run_reaching(api, rerun_id, {"succeeded", "dead", "cancelled"}, within=60)
-        rerun_steps = await steps_of(api, rerun_id)
-        not_failed = await api.post(f"/api/runs/{rerun_id}/rerun-from-failed-step")
+        rerun, rerun_steps = await rerun_after_fixing(api, db, failed, "rerun-from-failed-step")
+        not_failed = await api.post(f"/api/runs/{rerun['id']}/rerun-from-failed-step")
 
     assert failed["status"] == "dead"
     assert rerun["trigger"] == {"type": "manual", "retry_of": failed["id"], "from_step": "blocked"}
@@ -356,7 +338,7 @@ async def test_a_failed_workflow_is_rerun_from_its_failed_step_without_the_steps
         {"action": "rerun-from-failed-step", "target": failed["id"]}
     )
     assert audited is not None
-    assert rerun_id in audited["run_ids"]
+    assert rerun["id"] in audited["run_ids"]
 
 
 async def test_a_workflow_starts_from_its_cron_bindings_ticks(
