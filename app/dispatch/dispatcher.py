@@ -128,11 +128,6 @@ class Dispatcher:
             self._poller.wake()
         return done
 
-    async def catch_up_missed_ticks(self, job_name: str) -> list[JobRun]:
-        """Stores the runs for a job's kept ticks now (every instance does every few
-        seconds); the runs made."""
-        return await self._missed.catch_up(self.job(job_name))
-
     async def fire_schedule(self, schedule: str, data: Any) -> Submission | None:
         """A Jobs API schedule fired. Its data names the job and the payload (else its stored
         record does); the run is of the occurrence the firing belongs to, so that a firing
