@@ -31,12 +31,13 @@ from app.dispatch.run_actions import RunActions
 from app.dispatch.sequencing import KeySequences
 from app.dispatch.workflow_driver import InstanceView, WorkflowDriver
 from app.models.runs import JobRun, RunStatus, RunTrigger
+from app.models.schedules import JobSchedule
 from app.repositories.pauses import PauseRepository
 from app.repositories.runs import UnknownRun
 from app.repositories.schedules import ScheduleRepository
 from app.workers.registry import Job
 
-# How long a tick's firing may wait for the database before the tick is kept for later.
+# How long a tick's firing may wait for the database's first answer before it is kept for later.
 TICK_STORE_SECONDS = 5.0
 
 
@@ -101,10 +102,14 @@ class Dispatcher:
         job = self.job(job_name)
         fired_at = utc_now()
         try:
+            # Only the first request waits under a deadline: a run insert cancelled halfway
+            # could still land, claimed by an attempt that never starts (then taken for an
+            # orphan). The insert fails by itself, at the group commit's deadline.
             async with asyncio.timeout(TICK_STORE_SECONDS):
-                if await self._pauses.skip_firing(job.name):
-                    return None
-                submission = await self._intake.fire_tick(job, fired_at)
+                paused = await self._pauses.skip_firing(job.name)
+            if paused:
+                return None
+            submission = await self._intake.fire_tick(job, fired_at)
         except (PyMongoError, TimeoutError) as away:
             tick = job.schedule.tick_of(fired_at) if job.schedule else fired_at
             await self._missed.keep(job, tick, away)
@@ -137,16 +142,16 @@ class Dispatcher:
         as a tick is."""
         fired_at = utc_now()
         try:
-            async with asyncio.timeout(TICK_STORE_SECONDS):
-                return await self._fire_schedule(schedule, data, fired_at)
+            async with asyncio.timeout(TICK_STORE_SECONDS):  # the first request alone, as a tick's
+                stored = await self._schedules.get(schedule)
+            return await self._fire_schedule(schedule, data, fired_at, stored)
         except (PyMongoError, TimeoutError) as away:
             await self._missed.keep_firing(Firing(schedule, fired_at, data), away)
             return Submission(run=None, created=False, kept=True)
 
     async def _fire_schedule(
-        self, schedule: str, data: Any, fired_at: datetime
+        self, schedule: str, data: Any, fired_at: datetime, stored: JobSchedule | None
     ) -> Submission | None:
-        stored = await self._schedules.get(schedule)
         named = data.get("job") if isinstance(data, dict) else None
         job_name = named or (stored.job if stored else None)
         if job_name is None or self._registry.get(job_name) is None:
