@@ -427,3 +427,28 @@ def compensating_workflow(flow: Flow) -> Steps:
         undone = yield flow.step(workflow_piece, Piece(index=2), name="compensation")
         return {"compensated": undone["index"], "because": str(failed)[:200]}
     return {"compensated": None}
+
+
+PAUSABLE_TOPIC = "pausable-queue"
+PAUSABLE_ORDER = "test_pausable_order"
+
+
+class Numbered(BaseModel):
+    series: str
+    n: int
+
+
+@registry.queue_processor(
+    topic=PAUSABLE_TOPIC, payload=Numbered, concurrency=1, name="pausable_queue"
+)
+async def pausable_queue(item: Numbered, ctx: JobContext) -> dict[str, Any]:
+    """Appends its number to its series, in the order the items run."""
+    await ctx.db[PAUSABLE_ORDER].update_one(
+        {"_id": item.series}, {"$push": {"order": item.n}}, upsert=True
+    )
+    return {"n": item.n}
+
+
+@registry.manual(name="one_at_a_time", max_running=1)
+async def one_at_a_time(ctx: JobContext) -> None:
+    """Limited across instances: its runs pass the FlowGate actor first."""

@@ -4,18 +4,27 @@ Every call can fail (the sidecar restarting, placement rebalancing); callers fal
 MongoDB's unique indexes and conditional writes, and say so in the run history.
 """
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from app.actors.interfaces import KEY_SEQUENCER, RUN_LEASE, TICK_COORDINATOR
+from app.actors.interfaces import FLOW_GATE, KEY_SEQUENCER, RUN_LEASE, TICK_COORDINATOR
 from app.core.errors import AevatarError
+from app.workers.flow_control import FlowLimits
 
 
 class ActorUnavailable(AevatarError):
     """The actor could not be reached or failed; the message says how."""
+
+
+@dataclass(frozen=True)
+class GateAnswer:
+    granted: bool
+    reason: str
+    retry_after_seconds: float
 
 
 class ActorClient:
@@ -86,3 +95,28 @@ class ActorClient:
             KEY_SEQUENCER, f"{job}|{key}", "Run", {"run_id": run_id}, wait_seconds=wait_seconds
         )
         return str(result["status"])
+
+    async def enter_gate(
+        self, *, gate: str, run_id: str, limits: FlowLimits, ttl_seconds: float, renew: bool
+    ) -> GateAnswer:
+        rate = limits.rate
+        result = await self._call(
+            FLOW_GATE,
+            gate,
+            "Enter",
+            {
+                "run_id": run_id,
+                "max_running": limits.max_running,
+                "rate_count": rate.count if rate else None,
+                "rate_period_seconds": rate.period_seconds if rate else 0,
+                "ttl_seconds": ttl_seconds,
+                "renew": renew,
+            },
+            wait_seconds=5,
+        )
+        return GateAnswer(
+            bool(result["granted"]), str(result["reason"]), float(result["retry_after_seconds"])
+        )
+
+    async def leave_gate(self, *, gate: str, run_id: str) -> None:
+        await self._call(FLOW_GATE, gate, "Leave", {"run_id": run_id}, wait_seconds=5)

@@ -12,6 +12,7 @@ from dapr.conf import settings as dapr_settings
 from dapr.ext.fastapi import DaprActor
 from dapr.serializers import DefaultJSONSerializer
 
+from app.actors.flow_gate import FlowGate
 from app.actors.key_sequencer import KeySequencer, RunHere
 from app.actors.late_client import LateActorClient
 from app.actors.run_lease import RunLease
@@ -48,6 +49,7 @@ async def register_actors(
 
     await dapr_actor.register_actor(TickCoordinator, actor_client=client)
     await dapr_actor.register_actor(RunLease, actor_client=client)
+    await dapr_actor.register_actor(FlowGate, actor_client=client)
     await dapr_actor.register_actor(KeySequencer, actor_factory=sequencer, actor_client=client)
 
 

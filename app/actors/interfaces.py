@@ -8,6 +8,7 @@ from dapr.actor import ActorInterface, actormethod
 TICK_COORDINATOR = "TickCoordinator"
 RUN_LEASE = "RunLease"
 KEY_SEQUENCER = "KeySequencer"
+FLOW_GATE = "FlowGate"
 
 
 class TickCoordinatorInterface(ActorInterface):
@@ -66,4 +67,24 @@ class KeySequencerInterface(ActorInterface):
     async def run(self, request: dict[str, Any]) -> dict[str, Any]:
         """`{"run_id"}` → `{"status"}`: executes the run on the instance hosting this actor,
         within the actor's turn, so no other run of the same key executes meanwhile."""
+        ...
+
+
+class FlowGateInterface(ActorInterface):
+    """One per limited job, or per (job, key value) with `concurrency_key` (actor id: the job
+    name, or `<job>|<value>`): how many of its runs run at once, and how many started lately,
+    across all instances."""
+
+    @actormethod(name="Enter")  # type: ignore[untyped-decorator]
+    @abstractmethod
+    async def enter(self, request: dict[str, Any]) -> dict[str, Any]:
+        """`{"run_id", "max_running", "rate_count", "rate_period_seconds", "ttl_seconds"}` →
+        `{"granted", "reason", "retry_after_seconds", "running"}`. A run that holds a place
+        (entered before, not left, not expired) is granted again: its place is renewed."""
+        ...
+
+    @actormethod(name="Leave")  # type: ignore[untyped-decorator]
+    @abstractmethod
+    async def leave(self, request: dict[str, Any]) -> dict[str, Any]:
+        """`{"run_id"}` → `{"running"}`: the run's attempt ended; its place is free."""
         ...

@@ -16,6 +16,7 @@ from app.models.runs import (
     RunError,
     RunStatus,
 )
+from app.repositories.pauses import Pause
 from app.workers.registry import Job
 
 T = TypeVar("T")
@@ -84,6 +85,10 @@ class RunOut(BaseModel):
     purged_at: datetime | None = Field(
         None, description="a finished workflow run: when its instance's state was purged"
     )
+    gate: str | None = Field(None, description="the flow gate its job's limits hold it at")
+    held_reason: str | None = Field(
+        None, description="a pending run held back: why (its job paused, its gate full)"
+    )
 
     @classmethod
     def of(cls, run: JobRun) -> "RunOut":
@@ -97,6 +102,13 @@ class InstanceOut(BaseModel):
     updated_at: datetime = Field(description="when the instance last moved")
 
 
+class PauseOut(BaseModel):
+    paused_at: datetime
+    by: str
+    drop: bool = Field(description="deliveries are recorded as skipped, not kept to run later")
+    skipped_firings: int = Field(description="a cron binding's ticks answered without a run")
+
+
 class JobOut(BaseModel):
     name: str
     kind: JobKind
@@ -108,9 +120,18 @@ class JobOut(BaseModel):
     concurrency: int | None
     chunk_size: int | None
     ordered_by: str | None
+    max_running: int | None = Field(description="runs at once across all instances (per key)")
+    concurrency_key: str | None = Field(
+        description="the payload field the limits hold per value of"
+    )
+    rate_limit: str | None = Field(description="starts per period across all instances (per key)")
+    overlap: str = Field(
+        description="a tick while the previous run still runs: allow, skip, buffer_one"
+    )
+    paused: PauseOut | None = None
 
     @classmethod
-    def of(cls, job: Job, last_run: JobRun | None) -> "JobOut":
+    def of(cls, job: Job, last_run: JobRun | None, pause: Pause | None = None) -> "JobOut":
         return cls(
             name=job.name,
             kind=job.kind,
@@ -122,6 +143,11 @@ class JobOut(BaseModel):
             concurrency=job.concurrency,
             chunk_size=job.chunk_size,
             ordered_by=job.ordered_by,
+            max_running=job.max_running,
+            concurrency_key=job.concurrency_key,
+            rate_limit=str(job.rate_limit) if job.rate_limit else None,
+            overlap=job.overlap,
+            paused=PauseOut.model_validate(pause.model_dump()) if pause else None,
         )
 
 

@@ -22,17 +22,18 @@ from app.dapr.dead_letters import DeadLetter
 from app.dapr.outcomes import DeliveryOutcome
 from app.dispatch.backfill import Backfill, backfill
 from app.dispatch.engine import EngineParts
-from app.dispatch.errors import RunNotActionable, UnknownJob
+from app.dispatch.errors import JobNotPausable, RunNotActionable, UnknownJob
 from app.dispatch.executor import RunExecutor
 from app.dispatch.intake import RunIntake, Submission
 from app.dispatch.missed_ticks import Firing, MissedTicks
+from app.dispatch.paused_jobs import PausedJobs
 from app.dispatch.poller import RunPoller
 from app.dispatch.run_actions import RunActions
 from app.dispatch.sequencing import KeySequences
 from app.dispatch.workflow_driver import InstanceView, WorkflowDriver
 from app.models.runs import JobRun, RunStatus, RunTrigger
 from app.models.schedules import JobSchedule
-from app.repositories.pauses import PauseRepository
+from app.repositories.pauses import Pause, PauseRepository
 from app.repositories.runs import UnknownRun
 from app.repositories.schedules import ScheduleRepository
 from app.workers.registry import Job
@@ -58,10 +59,16 @@ class Dispatcher:
         self._pauses = pauses
         self._registry = parts.registry
         self._sequences = KeySequences(parts=parts, executor=executor)
-        self._intake = RunIntake(parts=parts, executor=executor, sequences=self._sequences)
+        self._paused = PausedJobs(pauses)
+        self._intake = RunIntake(
+            parts=parts, executor=executor, sequences=self._sequences, paused=self._paused
+        )
         self._actions = RunActions(runs=parts.runs, executor=executor, intake=self._intake)
-        self._poller = RunPoller(parts=parts, executor=executor, sequences=self._sequences)
+        self._poller = RunPoller(
+            parts=parts, executor=executor, sequences=self._sequences, paused=self._paused
+        )
         self._polling: asyncio.Task[None] | None = None
+        self._reading_pauses: asyncio.Task[None] | None = None
         self._missed = MissedTicks(
             parts=parts, intake=self._intake, pauses=pauses, schedules=schedules
         )
@@ -73,12 +80,14 @@ class Dispatcher:
     def start(self) -> None:
         self._polling = asyncio.create_task(self._poller.run(), name="run-poller")
         self._catching_up = asyncio.create_task(self._missed.run(), name="missed-ticks")
+        self._reading_pauses = asyncio.create_task(self._paused.run(), name="paused-jobs")
 
     async def stop(self) -> None:
         """Stops claiming, then drains the runs in flight (see `RunExecutor.drain`)."""
         self._poller.stop()
         self._missed.stop()
-        for task in (self._polling, self._catching_up):
+        self._paused.stop()
+        for task in (self._polling, self._catching_up, self._reading_pauses):
             if task is not None:
                 await task
         await self._executor.drain()
@@ -202,6 +211,25 @@ class Dispatcher:
         return await self._sequences.run_here(run_id)
 
     # -- operator actions --------------------------------------------------------------------
+
+    async def pause(self, job_name: str, *, by: str, drop: bool) -> Pause:
+        """Pauses a job: a cron binding's ticks make no runs (counted as skipped); a topic's
+        deliveries are stored as runs that wait for the resume, or, with `drop`, as skipped
+        runs; none of its waiting runs starts. Every instance sees it within seconds."""
+        job = self.job(job_name)
+        if job.binding is None and job.topic is None:
+            raise JobNotPausable(job.name)
+        pause = Pause(job=job.name, paused_at=utc_now(), by=by, drop=drop)
+        await self._pauses.pause(pause)
+        await self._paused.refresh()
+        return pause
+
+    async def resume_job(self, job_name: str) -> bool:
+        """Resumes a paused job: its waiting runs start, oldest first."""
+        resumed = await self._pauses.resume(self.job(job_name).name)
+        await self._paused.refresh()
+        self._poller.wake()
+        return resumed
 
     async def cancel(self, run_id: str) -> JobRun:
         return await self._actions.cancel(run_id)

@@ -48,3 +48,14 @@ class RunNotActionable(DispatchError):
 
     def details(self) -> dict[str, Any]:
         return {"status": self.run.status.value}
+
+
+class JobNotPausable(DispatchError):
+    status_code = 409
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"job {name!r} cannot be paused: it has no cron binding and no topic (nothing but "
+            "an operator or a schedule starts it; pause the schedule instead)"
+        )
+        self.name = name

@@ -11,7 +11,7 @@ attempt is conditional on this instance still owning the run.
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -28,6 +28,7 @@ from app.dispatch.batches import BatchCalls
 from app.dispatch.context_factory import ContextFactory
 from app.dispatch.engine import EngineParts
 from app.dispatch.flight import Flight, StopReason, Storage
+from app.dispatch.gates import Passage, RunGates
 from app.dispatch.late_task import LateTask
 from app.dispatch.lease import RunLeaseKeeper
 from app.dispatch.lifecycle import Outcome, attempt_outcome, stopped_outcome
@@ -42,6 +43,8 @@ from app.workers.registry import Job
 
 # How long a shutdown waits for handlers it cancelled to unwind.
 _UNWIND_SECONDS = 5.0
+# A run its flow gate holds back for at least this long is written as due only then.
+_WRITTEN_WAIT = timedelta(seconds=1)
 
 
 class RunExecutor:
@@ -70,6 +73,11 @@ class RunExecutor:
             w.name: asyncio.Semaphore(w.concurrency) for w in parts.registry if w.concurrency
         }
         self._batches = BatchCalls()
+        self._gates = RunGates(parts)
+
+    def closed_gates(self) -> list[str]:
+        """The flow gates found full here lately: the poller leaves their runs alone."""
+        return self._gates.closed()
 
     @property
     def in_flight(self) -> int:
@@ -159,7 +167,10 @@ class RunExecutor:
                 await self._stopped_before_start(flight, log)
                 return storage.recorded
             try:
-                await self._attempt(job, run, flight, lease, log, payload=payload)
+                if job.gated:
+                    await self._attempt_through_gate(job, run, flight, lease, log, payload=payload)
+                else:
+                    await self._attempt(job, run, flight, lease, log, payload=payload)
             finally:
                 if slot is not None:
                     slot.release()
@@ -168,6 +179,50 @@ class RunExecutor:
             self._flights.pop(run.id, None)
             await lease.release()
         return storage.recorded
+
+    async def _attempt_through_gate(
+        self,
+        job: Job,
+        run: JobRun,
+        flight: Flight,
+        lease: RunLeaseKeeper,
+        log: Any,
+        *,
+        payload: BaseModel | None,
+    ) -> None:
+        """The attempt of a run whose job has limits across instances, if its gate lets it
+        through now; else the run waits again, with the gate's reason."""
+        assert flight.storage.stored, "a gated job's runs are stored before they start"
+        passage = await self._gates.enter(job, run)
+        if not passage.granted:
+            await self._hold_back(run, passage, log)
+            return
+        lease.renew_place = partial(self._gates.renew, job, run)
+        try:
+            await self._attempt(job, run, flight, lease, log, payload=payload)
+        finally:
+            await self._gates.leave(job, run)
+
+    async def _hold_back(self, run: JobRun, passage: Passage, log: Any) -> None:
+        now = utc_now()
+        # A first attempt keeps its place among the runs that wait: the time it came. A short
+        # wait is left to the gates' memory of full gates; a long one (a rate limit's) is
+        # written, so that no instance asks in vain meanwhile.
+        place = run.created_at if not run.attempts else now
+        wait = timedelta(seconds=passage.retry_after_seconds)
+        until = place if wait < _WRITTEN_WAIT else max(place, now + wait)
+        try:
+            await self._parts.runs.hold_back(
+                run_id=run.id,
+                instance=self._parts.instance,
+                until=until,
+                reason=passage.reason,
+                unstarted=not run.attempts,
+            )
+        except Exception as exc:  # its lease runs out and the poller takes it again
+            log.bind(error=repr(exc)).warning("held-back run not written back; its lease ends it")
+            return
+        log.bind(reason=passage.reason).debug("run held back by its flow gate")
 
     async def _attempt(
         self,

@@ -25,9 +25,12 @@ from app.dispatch.engine import EngineParts
 from app.dispatch.errors import PayloadInvalid, UnknownJob
 from app.dispatch.executor import RunExecutor
 from app.dispatch.flight import Storage
+from app.dispatch.overlap import overlap_skip_reason
+from app.dispatch.paused_jobs import PausedJobs
 from app.dispatch.sequencing import KeySequences
 from app.dispatch.storable import payload_to_store, unsafe_part
 from app.models.runs import JobKind, JobRun, JobSpec, Refusal, RunError, RunStatus, RunTrigger
+from app.repositories.pauses import Pause
 from app.workers.registry import Job
 
 UNROUTABLE = "unroutable"
@@ -54,6 +57,14 @@ class Submission:
 
 
 @dataclass(frozen=True)
+class Held:
+    """A run stored to wait: why, and its place in the queue (when its occurrence came)."""
+
+    reason: str
+    place: datetime
+
+
+@dataclass(frozen=True)
 class _Payload:
     stored: Any  # as the run document keeps it
     model: BaseModel | None  # as the handler takes it (None: the worker has no payload model)
@@ -64,6 +75,7 @@ class RunIntake:
     parts: EngineParts
     executor: RunExecutor
     sequences: KeySequences
+    paused: PausedJobs
     _attempting: dict[str, "asyncio.Task[bool]"] = field(default_factory=dict)
     """First attempts of delivered events not stored yet, by occurrence: a redelivery to this
     instance while one runs joins it."""
@@ -90,8 +102,12 @@ class RunIntake:
         except PayloadInvalid as invalid:
             await self._record_invalid(job, trigger, event.data, invalid, event.id)
             return DeliveryOutcome.DROP
+        pause = self.paused.of(job.name)
+        if pause is not None:
+            await self._keep_paused(job, event, trigger, valid, dedupe_key, pause=pause)
+            return DeliveryOutcome.SUCCESS
         lasts = job.kind in ("data", "workflow")
-        if not lasts and job.ordered_by is None and self.executor.has_capacity:
+        if not (lasts or job.ordered_by or job.gated) and self.executor.has_capacity:
             return await self._attempt_unstored(job, event, trigger, valid, dedupe_key)
         submission = await self.submit(
             job, trigger, event.data, dedupe_key=dedupe_key, start=False, valid=valid
@@ -112,6 +128,44 @@ class RunIntake:
             # speed; shielded, so that a dropped connection does not abandon it halfway.
             await asyncio.shield(self.executor.start(run, payload=submission.payload))
         return DeliveryOutcome.SUCCESS
+
+    async def _keep_paused(
+        self,
+        job: Job,
+        event: CloudEvent,
+        trigger: RunTrigger,
+        valid: "_Payload",
+        dedupe_key: str,
+        *,
+        pause: Pause,
+    ) -> None:
+        """A delivery of a paused job: a run that waits for the resume, in the order the events
+        were sent; with the pause's `drop`, a skipped (cancelled) run."""
+        since = f"paused by {pause.by} at {pause.paused_at.isoformat(timespec='seconds')}"
+        if pause.drop:
+            now = utc_now()
+            skipped = JobRun.new(
+                id=self.parts.runs.new_id(),
+                job=job,
+                trigger=trigger,
+                at=now,
+                payload=valid.stored,
+                status=RunStatus.CANCELLED,
+                finished_at=now,
+                instance=self.parts.instance,
+                error=RunError(type="Skipped", message=f"{since}, its deliveries dropped"),
+            )
+            if not await self.parts.runs.insert(skipped, dedupe_key=dedupe_key):
+                await self._refused(job, dedupe_key, "the same occurrence was delivered again")
+            return
+        await self.submit(
+            job,
+            trigger,
+            event.data,
+            dedupe_key=dedupe_key,
+            valid=valid,
+            held=Held(reason=since, place=event.sent_at() or utc_now()),
+        )
 
     async def _attempt_unstored(
         self, job: Job, event: CloudEvent, trigger: RunTrigger, valid: "_Payload", dedupe_key: str
@@ -168,6 +222,10 @@ class RunIntake:
                     "tick claimed by another instance"
                 )
                 return Submission(run=None, created=False, claimed_by=holder)
+        if job.overlap != "allow":
+            reason = overlap_skip_reason(job, await self.parts.runs.unfinished_of(job.name))
+            if reason is not None:
+                return await self._skip_tick(job, tick, reason)
         return await self.submit(
             job,
             RunTrigger(type="cron", tick=tick),
@@ -175,6 +233,24 @@ class RunIntake:
             dedupe_key=f"cron:{tick.isoformat()}",
             refusal_reason=f"a second run for this tick, though {coordination}",
         )
+
+    async def _skip_tick(self, job: Job, tick: datetime, reason: str) -> Submission:
+        """A tick its job's overlap policy skips, recorded as a cancelled run with the reason."""
+        now = utc_now()
+        skipped = JobRun.new(
+            id=self.parts.runs.new_id(),
+            job=job,
+            trigger=RunTrigger(type="cron", tick=tick),
+            at=now,
+            payload=None,
+            status=RunStatus.CANCELLED,
+            finished_at=now,
+            instance=self.parts.instance,
+            error=RunError(type="OverlapSkipped", message=f"tick skipped: {reason}"),
+        )
+        created = await self.parts.runs.insert(skipped, dedupe_key=f"cron:{tick.isoformat()}")
+        logger.bind(job=job.name, tick=tick.isoformat(), reason=reason).info("tick skipped")
+        return Submission(skipped if created else None, created=created)
 
     async def fire_schedule(
         self,
@@ -211,16 +287,19 @@ class RunIntake:
         parent_run_id: str | None = None,
         step: str | None = None,
         run_id: str | None = None,
+        held: "Held | None" = None,
     ) -> Submission:
         """Validates the payload (unless `valid` has it validated) and stores a new run (of
         `run_id` when given, else of a new id): claimed by this instance when it has room (and
-        started, unless `start` is False), queued for the poller otherwise."""
+        started, unless `start` is False), queued for the poller otherwise; `held`: queued, in
+        its place, with the reason it waits."""
         valid = valid or _validated(job, payload)
         sequence_key = (
             str(valid.stored.get(job.ordered_by)) if job.ordered_by and valid.stored else None
         )
         now = utc_now()
-        claim = self.executor.has_capacity and sequence_key is None
+        claim = self.executor.has_capacity and sequence_key is None and held is None
+        due = held.place if held else now + self._hold_for(sequence_key)
         run = JobRun.new(
             id=run_id or self.parts.runs.new_id(),
             job=job,
@@ -230,10 +309,12 @@ class RunIntake:
             status=RunStatus.RUNNING if claim else RunStatus.PENDING,
             started_at=now if claim else None,
             instance=self.parts.instance if claim else None,
-            next_attempt_at=None if claim else now + self._hold_for(sequence_key),
+            next_attempt_at=None if claim else due,
             sequence_key=sequence_key,
             parent_run_id=parent_run_id,
             step=step,
+            gate=job.gate_of(valid.stored) if job.gated else None,
+            held_reason=held.reason if held else None,
         )
         lease = self.parts.settings.lease_until(now) if claim else None
         if not await self.parts.runs.insert(run, dedupe_key=dedupe_key, lease_until=lease):

@@ -3,6 +3,7 @@ processors, with the RunLease actor, the primary guard against two instances on 
 not stored yet (a delivered event's first attempt) is stored at the first renewal instead."""
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,8 @@ class RunLeaseKeeper:
     run: JobRun
     parts: EngineParts
     flight: Flight
+    renew_place: Callable[[], Awaitable[None]] | None = None
+    """Renews the run's place at its flow gate with its lease (app/dispatch/gates.py)."""
 
     @property
     def _with_actor(self) -> bool:
@@ -81,6 +84,8 @@ class RunLeaseKeeper:
                     return
                 if cancel and self.run.kind != "data":
                     self.flight.stop(StopReason.CANCELLED)
+            if self.renew_place is not None:
+                await self.renew_place()
             await asyncio.sleep(self.first_renewal_after)
 
     async def _renew(

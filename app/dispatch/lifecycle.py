@@ -109,18 +109,26 @@ def error_of(exc: BaseException, *, tb: bool = True) -> RunError:
     )
 
 
-async def claim_next(parts: EngineParts, *, run_id: str | None = None) -> JobRun | None:
+async def claim_next(
+    parts: EngineParts,
+    *,
+    run_id: str | None = None,
+    jobs: list[str] | None = None,
+    closed_gates: list[str] | None = None,
+) -> JobRun | None:
     """Claims the next run due (or the run `run_id`) for an attempt on this instance: the claim
     path of the poller and of key sequences. An orphan (its instance died mid-attempt) keeps
-    its lost attempt on record; one whose attempts are spent goes dead instead of running."""
+    its lost attempt on record; one whose attempts are spent goes dead instead of running.
+    `jobs`: of these jobs only (default: every registered job); none of `closed_gates`."""
     while True:
         now = utc_now()
         claimed = await parts.runs.claim_due(
             instance=parts.instance,
             now=now,
             lease_until=parts.settings.lease_until(now),
-            jobs=[job.name for job in parts.registry],
+            jobs=jobs if jobs is not None else [job.name for job in parts.registry],
             run_id=run_id,
+            closed_gates=closed_gates or (),
         )
         if claimed is None:
             return None

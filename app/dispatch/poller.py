@@ -1,5 +1,6 @@
 """The poller: claims runs that wait for an attempt (queued, retries due, orphaned by a dead
-instance) and starts them on this instance, as long as it has room."""
+instance) and starts them on this instance, as long as it has room. The runs of a paused job,
+and of a flow gate found full here a moment ago, are left to wait."""
 
 import asyncio
 import contextlib
@@ -9,14 +10,22 @@ from loguru import logger
 from app.dispatch.engine import EngineParts
 from app.dispatch.executor import RunExecutor
 from app.dispatch.lifecycle import claim_next
+from app.dispatch.paused_jobs import PausedJobs
 from app.dispatch.sequencing import KeySequences
 
 
 class RunPoller:
     def __init__(
-        self, *, parts: EngineParts, executor: RunExecutor, sequences: KeySequences
+        self,
+        *,
+        parts: EngineParts,
+        executor: RunExecutor,
+        sequences: KeySequences,
+        paused: PausedJobs,
     ) -> None:
         self._parts = parts
+        self._paused = paused
+        self._jobs = [job.name for job in parts.registry]
         self._executor = executor
         self._sequences = sequences
         self._engine = parts.settings
@@ -45,7 +54,11 @@ class RunPoller:
         await self._sequences.resume(limit=self._engine.max_in_flight)
         executor = self._executor
         while executor.has_capacity and not self._stop.is_set():
-            run = await claim_next(self._parts)
+            run = await claim_next(
+                self._parts,
+                jobs=self._paused.exclude(self._jobs),
+                closed_gates=executor.closed_gates(),
+            )
             if run is None:
                 return
             logger.bind(job=run.job, run_id=run.id, attempt=run.attempt).debug("claimed run")

@@ -126,6 +126,10 @@ class JobRun(BaseModel):
     """A workflow run whose instance an operator suspended: since when (None once resumed)."""
     purged_at: datetime | None = None
     """A finished workflow run whose instance's state an operator purged from the sidecar."""
+    gate: str | None = None
+    """A run of a job with limits across instances: the FlowGate it passes before it starts."""
+    held_reason: str | None = None
+    """A pending run held back: why (its job paused; its gate full). Cleared when it starts."""
 
     @classmethod
     def new(

@@ -10,12 +10,12 @@ from app.core.errors import Refused
 from app.dapr.sidecar import Sidecar
 from app.dispatch.backfill import Backfill
 from app.dispatch.dispatcher import Dispatcher
-from app.dispatch.errors import DispatchError, UnknownJob
+from app.dispatch.errors import DispatchError
 from app.models.runs import JobRun
 from app.models.schedules import JobSchedule, ScheduleSpec
 from app.operations.actor import Actor
 from app.repositories.audit import AuditEntry, AuditRepository
-from app.repositories.pauses import Pause, PauseRepository
+from app.repositories.pauses import PauseRepository
 from app.repositories.run_history import RunHistory
 from app.repositories.schedules import ScheduleRepository
 
@@ -155,15 +155,14 @@ class OperatorActions:
         await self.put_schedule(name, await self._schedule(name), actor)
         await self._log(actor, "resume-schedule", name)
 
-    async def pause_job(self, name: str, actor: Actor) -> None:
-        """A cron-bound job: its ticks are answered without a run until it is resumed."""
-        if self.dispatcher.job(name).binding is None:
-            raise UnknownJob(name)
-        await self.pauses.pause(Pause(job=name, paused_at=utc_now(), by=actor.who))
-        await self._log(actor, "pause-job", name)
+    async def pause_job(self, name: str, actor: Actor, *, drop: bool = False) -> None:
+        """A cron-bound job's ticks are answered without a run until it is resumed; an event
+        handler's or queue processor's deliveries wait as runs (or, with `drop`, are skipped)."""
+        await self.dispatcher.pause(name, by=actor.who, drop=drop)
+        await self._log(actor, "pause-job", name, detail="dropping deliveries" if drop else "")
 
     async def resume_job(self, name: str, actor: Actor) -> None:
-        await self.pauses.resume(self.dispatcher.job(name).name)
+        await self.dispatcher.resume_job(name)
         await self._log(actor, "resume-job", name)
 
     async def _schedule(self, name: str) -> JobSchedule:

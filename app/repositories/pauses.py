@@ -1,5 +1,7 @@
-"""The `paused_jobs` collection: cron-bound jobs an operator paused. Their binding still fires;
-the tick is answered without a run, so that resuming needs no change to the component."""
+"""The `paused_jobs` collection: jobs an operator paused. A cron binding still fires; the tick
+is answered without a run, so that resuming needs no change to the component. An event
+handler's or queue processor's deliveries are stored as runs that wait until it is resumed
+(or, with `drop`, recorded as skipped)."""
 
 from datetime import datetime
 
@@ -15,6 +17,8 @@ class Pause(BaseModel):
     paused_at: datetime
     by: str
     skipped_firings: int = 0
+    drop: bool = False
+    """Deliveries while paused are recorded as skipped runs rather than kept to run later."""
 
 
 class PauseRepository:

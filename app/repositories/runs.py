@@ -108,13 +108,17 @@ class RunRepository:
         lease_until: datetime,
         jobs: Sequence[str],
         run_id: str | None = None,
+        closed_gates: Sequence[str] = (),
     ) -> "Claimed | None":
         """Takes one run that is waiting for an attempt, or whose owner's lease ran out (an
-        orphan: `Claimed.orphaned` has it as its dead owner left it).
+        orphan: `Claimed.orphaned` has it as its dead owner left it). Runs of `closed_gates`
+        (full when this instance last asked) are left to wait.
 
         Without `run_id`, runs that belong to a key sequence are left out: their key's actor
         takes them (`claim_due(run_id=...)` on the instance that hosts it)."""
         scope: Document = {"job": {"$in": list(jobs)}}
+        if closed_gates:
+            scope["gate"] = {"$nin": list(closed_gates)}
         if run_id is not None:
             scope["_id"] = _oid(run_id)
         else:
@@ -147,7 +151,7 @@ class RunRepository:
             orphaned = query["status"] == RunStatus.RUNNING.value
             document = await self._runs.find_one_and_update(
                 {**query, **scope},
-                {"$set": claimed_fields, **extra},
+                {"$set": claimed_fields, "$unset": {"held_reason": ""}, **extra},
                 sort=[("next_attempt_at", ASCENDING), ("_id", ASCENDING)],
                 # For an orphan, the document as its dead owner left it.
                 return_document=ReturnDocument.BEFORE if orphaned else ReturnDocument.AFTER,
@@ -221,6 +225,44 @@ class RunRepository:
             {"$set": {"next_attempt_at": until}},
         )
         return outcome.modified_count == 1
+
+    async def hold_back(
+        self, *, run_id: str, instance: str, until: datetime, reason: str, unstarted: bool
+    ) -> bool:
+        """A run this instance claimed waits again, `pending` until `until`, with the reason,
+        its attempt not made (`unstarted`: it never started before)."""
+        unset: Document = {"lease_until": "", "attempt_started_at": ""}
+        if unstarted:
+            unset["started_at"] = ""
+        outcome = await self._runs.update_one(
+            _owned(run_id, instance),
+            {
+                "$set": {
+                    "status": RunStatus.PENDING.value,
+                    "instance": None,
+                    "next_attempt_at": until,
+                    "held_reason": reason,
+                },
+                "$unset": unset,
+            },
+        )
+        return outcome.modified_count == 1
+
+    async def unfinished_of(self, job: str, *, limit: int = 10) -> list[JobRun]:
+        """Runs of `job` that have not finished (running, or waiting for an attempt), oldest
+        first. Led by the status index: a job's history may be long, its live runs are few."""
+        cursor = (
+            self._runs.find(
+                {
+                    "status": {"$in": [s.value for s in RunStatus if not s.finished]},
+                    "job": job,
+                },
+                projection={"payload": False, "result": False, "attempts": False},
+            )
+            .hint("status_newest_first")
+            .limit(limit)
+        )
+        return sorted([run_of(document) async for document in cursor], key=lambda run: run.id)
 
     async def note_refusal(self, *, job: str, dedupe_key: str, refusal: Refusal) -> None:
         """Records on the run of an occurrence that a second run for it was refused, and why."""

@@ -26,6 +26,13 @@ from app.models.runs import JobKind
 from app.workers.context import JobContext
 from app.workers.fan_out import ChunkT, PlanHandler, fanned_out, planning_step
 from app.workers.flow import FlowFunction, PayloadFlowFunction
+from app.workers.flow_control import (
+    OVERLAP_POLICIES,
+    FlowLimits,
+    InvalidRateLimit,
+    Overlap,
+    RateLimit,
+)
 from app.workers.handlers import (
     ActivityFunction,
     BatchHandler,
@@ -62,6 +69,10 @@ class CommonOptions(TypedDict, total=False):
     retry_base_seconds: float  # the first retry's delay ceiling; doubles each attempt
     timeout_seconds: float  # an attempt (a data processor: a chunk) that runs longer fails
     transactional: bool  # ctx.db writes commit with the run, once (app/dispatch/transactions.py)
+    # Limits across all instances (app/workers/flow_control.py); a run held back waits pending.
+    max_running: int  # at most this many runs at once (per `concurrency_key` value, if given)
+    concurrency_key: str  # a payload field: the limits hold per value of it (per tenant)
+    rate_limit: str  # at most this many starts per period: "100/min", "5/s", "10/30s"
 
 
 class TopicOptions(CommonOptions, total=False):
@@ -71,6 +82,7 @@ class TopicOptions(CommonOptions, total=False):
 class BindingOptions(CommonOptions, total=False):
     binding: str | None  # a Dapr cron input binding that fires the job (needs `cron=`)
     catch_up: CatchUp  # the ticks no instance could store (the database away): see `CatchUp`
+    overlap: Overlap  # a tick while the previous run still runs: see `Overlap`
 
 
 class FlowOptions(BindingOptions, total=False):
@@ -117,6 +129,29 @@ class Job:
     transactional: bool = False
     """Each attempt's `ctx.db` writes commit in one MongoDB transaction, once per run."""
     catch_up: CatchUp = "latest"
+    max_running: int | None = None
+    concurrency_key: str | None = None
+    rate_limit: RateLimit | None = None
+    overlap: Overlap = "allow"
+
+    @property
+    def limits(self) -> FlowLimits:
+        """What its flow gates let through; an overlap policy other than `allow` is one run
+        at a time."""
+        one_at_a_time = 1 if self.overlap != "allow" else None
+        return FlowLimits(max_running=self.max_running or one_at_a_time, rate=self.rate_limit)
+
+    @property
+    def gated(self) -> bool:
+        """Its runs ask a FlowGate actor before they start."""
+        return self.limits.any
+
+    def gate_of(self, payload: Any) -> str:
+        """The gate a run with this (stored) payload passes: the job's, or its key value's."""
+        if self.concurrency_key is None:
+            return self.name
+        value = payload.get(self.concurrency_key) if isinstance(payload, dict) else None
+        return f"{self.name}|{value}"
 
     @property
     def trigger(self) -> str | None:
@@ -221,6 +256,11 @@ class Registry:
             except ValueError as exc:
                 raise RegistrationError(f"job {name!r}: {exc}") from exc
             cron = options.pop("cron", None)
+            rate_limit = options.pop("rate_limit", None)
+            try:
+                options["rate_limit"] = RateLimit.parse(rate_limit) if rate_limit else None
+            except InvalidRateLimit as exc:
+                raise RegistrationError(f"job {name!r}: {exc}") from exc
             schedule = _schedule(cron, name) if cron else None
             description = (inspect.getdoc(handler) or "").split("\n\n")[0]
             self.add(
@@ -460,6 +500,7 @@ def _check_options(job: Job, where: str) -> None:
         raise RegistrationError(
             f"{where}: catch_up={job.catch_up!r} is none of {', '.join(CATCH_UP_POLICIES)}"
         )
+    _check_flow_control(job, where)
     if job.concurrency is not None and job.concurrency < 1:
         raise RegistrationError(f"{where}: concurrency must be at least 1")
     if job.timeout_seconds <= 0:
@@ -516,3 +557,30 @@ def _schedule(expression: str, name: str) -> Schedule:
 
 registry = Registry()
 """The registry the built-in jobs (`app.workers.builtin`) and any worker module register in."""
+
+
+def _check_flow_control(job: Job, where: str) -> None:
+    if job.overlap not in OVERLAP_POLICIES:
+        raise RegistrationError(
+            f"{where}: overlap={job.overlap!r} is none of {', '.join(OVERLAP_POLICIES)}"
+        )
+    if job.overlap != "allow" and job.schedule is None:
+        raise RegistrationError(f"{where}: overlap={job.overlap!r} is for a job with `cron=`")
+    if job.max_running is not None and job.max_running < 1:
+        raise RegistrationError(f"{where}: max_running must be at least 1")
+    if job.concurrency_key is not None:
+        if job.payload_model is None or job.concurrency_key not in job.payload_model.model_fields:
+            raise RegistrationError(
+                f"{where}: concurrency_key={job.concurrency_key!r} must name a field of its "
+                "payload model"
+            )
+        if job.max_running is None and job.rate_limit is None:
+            raise RegistrationError(
+                f"{where}: concurrency_key needs max_running= or rate_limit=: the limit per key"
+            )
+    if job.gated and (job.batch_size is not None or job.ordered_by is not None):
+        raise RegistrationError(
+            f"{where}: max_running, rate_limit and overlap cannot go with "
+            f"{'a batch handler' if job.batch_size else 'ordered_by'}: its runs start together "
+            "or in their key's order, not one by one through a gate"
+        )

@@ -113,7 +113,7 @@ async def test_a_paused_binding_answers_its_ticks_without_a_run(
     assert (await client.post("/api/jobs/scale_tick/resume")).status_code == 204
     tick = (await client.post("/scale-tick-cron")).json()
     assert tick["run_id"] is not None
-    assert (await client.post("/api/jobs/flaky_job/pause")).status_code == 404  # no binding
+    assert (await client.post("/api/jobs/flaky_job/pause")).status_code == 409  # no trigger
     actions = [d["action"] async for d in db["audit_log"].find().sort("_id", 1)]
     assert actions == ["pause-job", "resume-job"]
 

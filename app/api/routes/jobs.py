@@ -8,15 +8,18 @@ from fastapi import Body, Query, Response, status
 from app.api.deps import operator_router
 from app.api.schemas import Accepted, BackfillOut, JobOut, TriggerIn, problems
 from app.operations.actor import API_CALLER
-from app.services import Actions, History, Workers
+from app.services import Actions, History, Pauses, Workers
 
 router = operator_router("/api/jobs", "jobs")
 
 
 @router.get("")
-async def list_jobs(history: History, workers: Workers) -> list[JobOut]:
-    """Every registered worker with its kind, trigger and last run."""
-    return [JobOut.of(job, await history.latest(job=job.name)) for job in workers]
+async def list_jobs(history: History, workers: Workers, pauses: Pauses) -> list[JobOut]:
+    """Every registered worker with its kind, trigger, limits, pause and last run."""
+    paused = await pauses.all()
+    return [
+        JobOut.of(job, await history.latest(job=job.name), paused.get(job.name)) for job in workers
+    ]
 
 
 @router.post("/{name}/trigger", status_code=status.HTTP_202_ACCEPTED, responses=problems(404))
@@ -42,15 +45,25 @@ async def backfill_job(
     return BackfillOut.of(done)
 
 
-@router.post("/{name}/pause", status_code=status.HTTP_204_NO_CONTENT, responses=problems(404))
-async def pause_job(name: str, actions: Actions) -> Response:
-    """Pauses a cron-bound job: its ticks make no runs until it is resumed."""
-    await actions.pause_job(name, API_CALLER)
+@router.post("/{name}/pause", status_code=status.HTTP_204_NO_CONTENT, responses=problems(404, 409))
+async def pause_job(
+    name: str,
+    actions: Actions,
+    drop: Annotated[
+        bool, Query(description="record the deliveries while paused as skipped runs")
+    ] = False,
+) -> Response:
+    """Pauses a job until it is resumed: a cron binding's ticks make no runs (counted as
+    skipped); an event handler's or queue processor's deliveries are stored as `pending` runs
+    (held, reason "paused"), which start in order on resume, or, with `drop`, recorded as
+    skipped runs. None of its waiting runs starts meanwhile. 409 for a job that has no binding
+    and no topic."""
+    await actions.pause_job(name, API_CALLER, drop=drop)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{name}/resume", status_code=status.HTTP_204_NO_CONTENT, responses=problems(404))
 async def resume_job(name: str, actions: Actions) -> Response:
-    """Resumes a paused cron-bound job."""
+    """Resumes a paused job: its runs that waited start, oldest first."""
     await actions.resume_job(name, API_CALLER)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
