@@ -28,7 +28,7 @@ from tests.e2e.deployment import (
 )
 from tests.e2e.workflow_instances import instance_reaching, instance_status
 from tests.support import eventually, run_reaching, trigger, unique_database
-from tests.workers import WORKFLOW_FIXES
+from tests.workers import PAUSABLE_ORDER, PAUSABLE_TOPIC, WORKFLOW_FIXES
 
 pytestmark = pytest.mark.e2e
 
@@ -474,3 +474,53 @@ async def test_every_page_renders_in_the_browser(page: Page) -> None:
         if link == "Jobs":
             job = page.locator("tr[data-job='chunked_job']")
             await expect(job).to_contain_text("chunks of 1")
+
+
+async def test_a_queue_is_paused_and_resumed_from_the_jobs_page_and_its_items_wait(
+    page: Page, worker: RunningWorker, e2e_db: Database
+) -> None:
+    series = letters_key("paused-")
+    await page.goto("/dashboard/jobs")
+    row = page.locator("tr[data-job='pausable_queue']")
+    await row.locator("button:has-text('Pause')").click()
+    await expect(page.locator(".notice")).to_contain_text("pausable_queue paused")
+    await expect(row.locator("[data-field=paused]")).to_contain_text("paused by e2e-operator")
+
+    async with httpx.AsyncClient(base_url=worker.sidecar_url, timeout=10) as sidecar:
+        for n in range(3):
+            published = await sidecar.post(
+                f"/v1.0/publish/pubsub/{PAUSABLE_TOPIC}", json={"series": series, "n": n}
+            )
+            assert published.status_code == 204, published.text
+
+    def waiting() -> Awaitable[list[Document]]:
+        return (
+            e2e_db["job_runs"].find({"job": "pausable_queue", "payload.series": series}).to_list()
+        )
+
+    async def all_waiting() -> list[Document] | None:
+        runs = await waiting()
+        return runs if len(runs) == 3 and {r["status"] for r in runs} == {"pending"} else None
+
+    held = await eventually(all_waiting, within=30, what="the three items to wait as runs")
+    await page.goto(f"/dashboard/runs/{held[0]['_id']}")
+    await expect(page.locator("[data-field=held]")).to_contain_text(
+        "Waiting: paused by e2e-operator"
+    )
+    await shot(page, "run-held-by-pause")
+
+    await page.goto("/dashboard/jobs")
+    await row.locator("button:has-text('Resume')").click()
+    await expect(page.locator(".notice")).to_contain_text("pausable_queue resumed")
+
+    async def all_done() -> list[int] | None:
+        done = await e2e_db[PAUSABLE_ORDER].find_one({"_id": series})
+        return done["order"] if done and len(done["order"]) == 3 else None
+
+    assert await eventually(all_done, within=30, what="the items to run") == [0, 1, 2]
+    assert {run["status"] for run in await waiting()} == {"succeeded"}
+    actions = await e2e_db["audit_log"].find({"target": "pausable_queue"}).to_list()
+    assert [(a["action"], a["who"]) for a in actions] == [
+        ("pause-job", "e2e-operator"),
+        ("resume-job", "e2e-operator"),
+    ]
