@@ -65,6 +65,12 @@ def test_every_example_file_type_checks_and_registers(tmp_path: Path) -> None:
                 "recount_orders",
                 "recount_orders.plan",
                 "credit_account",
+                "export_invoice",
+                "push_invoice",
+                "reconcile",
+                "archive_invoice",
+                "send_invoice",
+                "reconcile_ledgers",
             ]
         )
     )
