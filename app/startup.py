@@ -10,6 +10,7 @@ away) turns `/healthz` to 503, so that the orchestrator restarts the process.
 
 import asyncio
 import gc
+import socket
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from datetime import timedelta
@@ -20,7 +21,7 @@ from loguru import logger
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 from pymongo import AsyncMongoClient
-from pymongo.errors import ConnectionFailure
+from pymongo.errors import ConnectionFailure, PyMongoError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from app.actors.client import ActorClient
@@ -31,6 +32,8 @@ from app.core.telemetry import Telemetry
 from app.dapr.sidecar import Sidecar
 from app.db.mongo import Document, create_client, database_of
 from app.dispatch.context_factory import ContextFactory
+from app.dispatch.delivery_journal import DeliveryJournal
+from app.dispatch.died_attempts import record_died_attempts
 from app.dispatch.dispatcher import Dispatcher
 from app.dispatch.engine import EngineParts
 from app.dispatch.executor import RunExecutor
@@ -146,9 +149,27 @@ class AppStart:
             tracer=self._telemetry.tracer,
             metrics=run_metrics,
         )
+        journal = DeliveryJournal.at(
+            settings.worker.journal_dir,
+            database=db.name,
+            instance_id=settings.app.instance_id or socket.gethostname(),
+        )
+        died = journal.left()
+        if died:
+            await self._waiting_for(
+                "the attempts that died with this instance to be recorded",
+                lambda: record_died_attempts(died, parts),
+                PyMongoError,
+            )
+        journal.open()
         schedules, pauses = ScheduleRepository(db), PauseRepository(db)
         dispatcher = Dispatcher(
-            parts, executor, schedules=schedules, pauses=pauses, workflows=self._workflows
+            parts,
+            executor,
+            schedules=schedules,
+            pauses=pauses,
+            workflows=self._workflows,
+            journal=journal,
         )
         heartbeat = Heartbeat(parts=parts, executor=executor, metrics=run_metrics, db=db)
         state = _app_state(

@@ -7,7 +7,9 @@ Precedence, highest first: keyword arguments, environment variables (`Connection
 """
 
 import os
+import tempfile
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
@@ -73,6 +75,12 @@ class WorkerSection(_Section):
     """How often each instance writes its heartbeat and the run statistics it gathered."""
     modules: list[str] = Field(default_factory=list, alias="Modules")
     """Modules to import at start-up, whose decorated functions register more workers."""
+    journal_dir: str = Field(
+        str(Path(tempfile.gettempdir()) / "aevatar-worker-journal"), alias="JournalDir"
+    )
+    """Where each instance notes the deliveries it is running before they are stored, so that
+    after a crash it counts them as attempts that died with it (app/dispatch/delivery_journal.py).
+    Keep it across restarts of the process (on Kubernetes: an emptyDir volume)."""
 
     def lease_until(self, now: datetime) -> datetime:
         """Until when a run claimed (or renewed) at `now` is this instance's."""

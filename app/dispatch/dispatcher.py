@@ -21,6 +21,7 @@ from app.dapr.cloudevents import CloudEvent
 from app.dapr.dead_letters import DeadLetter
 from app.dapr.outcomes import DeliveryOutcome
 from app.dispatch.backfill import Backfill, backfill
+from app.dispatch.delivery_journal import DeliveryJournal
 from app.dispatch.engine import EngineParts
 from app.dispatch.errors import JobNotPausable, RunNotActionable, UnknownJob
 from app.dispatch.executor import RunExecutor
@@ -51,7 +52,9 @@ class Dispatcher:
         schedules: ScheduleRepository,
         pauses: PauseRepository,
         workflows: WorkflowDriver | None = None,
+        journal: DeliveryJournal | None = None,
     ) -> None:
+        self._journal = journal
         self._executor = executor
         self._workflows = workflows
         self._runs = parts.runs
@@ -61,7 +64,11 @@ class Dispatcher:
         self._sequences = KeySequences(parts=parts, executor=executor)
         self._paused = PausedJobs(pauses)
         self._intake = RunIntake(
-            parts=parts, executor=executor, sequences=self._sequences, paused=self._paused
+            parts=parts,
+            executor=executor,
+            sequences=self._sequences,
+            paused=self._paused,
+            journal=journal,
         )
         self._actions = RunActions(runs=parts.runs, executor=executor, intake=self._intake)
         self._poller = RunPoller(
@@ -91,6 +98,8 @@ class Dispatcher:
             if task is not None:
                 await task
         await self._executor.drain()
+        if self._journal is not None:
+            self._journal.close()
 
     # -- triggers ----------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from app.core.clock import utc_now
 from app.dapr.cloudevents import CloudEvent
 from app.dapr.dead_letters import DeadLetter
 from app.dapr.outcomes import DeliveryOutcome
+from app.dispatch.delivery_journal import DeliveryJournal, JournalEntry
 from app.dispatch.engine import EngineParts
 from app.dispatch.errors import PayloadInvalid, UnknownJob
 from app.dispatch.executor import RunExecutor
@@ -76,6 +77,8 @@ class RunIntake:
     executor: RunExecutor
     sequences: KeySequences
     paused: PausedJobs
+    journal: DeliveryJournal | None = None
+    """Notes each unstored first attempt while it runs: one its process dies in is counted."""
     _attempting: dict[str, "asyncio.Task[bool]"] = field(default_factory=dict)
     """First attempts of delivered events not stored yet, by occurrence: a redelivery to this
     instance while one runs joins it."""
@@ -193,14 +196,31 @@ class RunIntake:
             lag = event.seconds_since_sent(now)
             if lag is not None:
                 self.executor.metrics.event_lag(topic=job.topic or "", seconds=lag)
+            if self.journal is not None:
+                self.journal.begun(
+                    JournalEntry(
+                        run_id=run.id,
+                        job=job.name,
+                        event_id=event.id,
+                        topic=event.topic,
+                        payload=valid.stored,
+                        begun_at=now.isoformat(),
+                        instance=self.parts.instance,
+                    )
+                )
             running = self.executor.start(
                 run, payload=valid.model, storage=Storage.unstored(dedupe_key)
             )
             self._attempting[dedupe_key] = running
-            running.add_done_callback(lambda _: self._attempting.pop(dedupe_key, None))
+            running.add_done_callback(lambda _: self._attempt_over(dedupe_key, run.id))
         # Shielded, so that a dropped connection does not abandon the attempt halfway.
         recorded = await asyncio.shield(running)
         return DeliveryOutcome.SUCCESS if recorded else DeliveryOutcome.RETRY
+
+    def _attempt_over(self, dedupe_key: str, run_id: str) -> None:
+        self._attempting.pop(dedupe_key, None)
+        if self.journal is not None:
+            self.journal.ended(run_id)
 
     async def fire_tick(self, job: Job, fired_at: datetime) -> Submission:
         """One firing of a cron binding. Every instance's binding fires; the job's

@@ -17,6 +17,7 @@ from typing import Any
 from loguru import logger
 
 from app.core.clock import utc_now
+from app.dispatch.died_attempts import every_attempt_lost, poison_error
 from app.dispatch.engine import EngineParts
 from app.dispatch.flight import Flight, StopReason
 from app.dispatch.storable import ResultNotStorable, result_to_store
@@ -143,7 +144,9 @@ async def claim_next(
                     instance=parts.instance,
                     now=now,
                     attempt=run.max_attempts,
-                    error=lost.error,
+                    error=poison_error(len(run.attempts))
+                    if every_attempt_lost(run)
+                    else lost.error,
                 )
                 logger.bind(job=run.job, run_id=run.id).error(
                     "orphaned run's attempts are spent: now in the dead set"

@@ -248,6 +248,36 @@ class RunRepository:
         )
         return outcome.modified_count == 1
 
+    async def add_died_attempt(
+        self,
+        *,
+        run_id: str,
+        attempts_before: int,
+        attempt: Attempt,
+        dead_error: RunError | None,
+        next_attempt_at: datetime,
+        now: datetime,
+    ) -> bool:
+        """Keeps an attempt that died with its instance on a waiting run (unless it changed
+        since it was read): dead with `dead_error` when its attempts are spent, else retried."""
+        update: Document = (
+            {"status": RunStatus.DEAD.value, "finished_at": now, "error": dead_error.model_dump()}
+            if dead_error is not None
+            else {"status": RunStatus.FAILED.value, "next_attempt_at": next_attempt_at}
+        )
+        outcome = await self._runs.update_one(
+            {
+                "_id": _oid(run_id),
+                "status": {"$in": [RunStatus.PENDING.value, RunStatus.FAILED.value]},
+                "attempts": {"$size": attempts_before},
+            },
+            {
+                "$set": {**update, "attempt": attempt.attempt},
+                "$push": {"attempts": attempt.model_dump()},
+            },
+        )
+        return outcome.modified_count == 1
+
     async def unfinished_of(self, job: str, *, limit: int = 10) -> list[JobRun]:
         """Runs of `job` that have not finished (running, or waiting for an attempt), oldest
         first. Led by the status index: a job's history may be long, its live runs are few."""
