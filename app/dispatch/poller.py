@@ -51,12 +51,13 @@ class RunPoller:
             self._wake.clear()
 
     async def _claim_while_room(self) -> None:
-        await self._sequences.resume(limit=self._engine.max_in_flight)
+        unpaused = self._paused.exclude(self._jobs)
+        await self._sequences.resume(limit=self._engine.max_in_flight, jobs=unpaused)
         executor = self._executor
         while executor.has_capacity and not self._stop.is_set():
             run = await claim_next(
                 self._parts,
-                jobs=self._paused.exclude(self._jobs),
+                jobs=unpaused,
                 closed_gates=executor.closed_gates(),
             )
             if run is None:

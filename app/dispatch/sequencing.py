@@ -72,11 +72,9 @@ class KeySequences:
         current = await self._parts.runs.get(run_id)
         return current.status.value if current else "unknown"
 
-    async def resume(self, *, limit: int) -> int:
-        """Hands the due runs of key sequences (retries, orphans) to their actors."""
-        due = await self._parts.runs.due_in_sequence(
-            now=utc_now(), jobs=[w.name for w in self._parts.registry], limit=limit
-        )
+    async def resume(self, *, limit: int, jobs: list[str]) -> int:
+        """Hands the due runs of key sequences (retries, orphans) of `jobs` to their actors."""
+        due = await self._parts.runs.due_in_sequence(now=utc_now(), jobs=jobs, limit=limit)
         handed = 0
         for run in due:
             if run.id in self._handed:

@@ -4,9 +4,9 @@ span (tests/flow_control_workers.py), the limits held by FlowGate actors.
 - `max_running=2`: never more than two runs of the job at once across the three instances;
 - `concurrency_key="tenant"`, one per key, 20 keys: never two runs of one tenant at once, while
   tenants run side by side;
-- `rate_limit="20/15s"`: no 15 s window holds more than 20 starts (within a second's
-  tolerance for the time between the gate's grant and the handler's start), and the limit
-  is used: 70 events, 20 per window, all run, at the pace the limit sets;
+- `rate_limit="20/15s"`, over a minute: no 15 s window holds more than 20 starts (within a
+  second's tolerance for the time between the gate's grant and the handler's start), and the
+  limit is used: 100 events, 20 per window, all run, the last within 8 s of its window;
 - overlap policies with a 1 s cron job that takes 2.5 s: `skip` and `buffer_one` never run two
   at once, record the skipped ticks, and `buffer_one` never has more than one run waiting.
 No event is lost: every event published has one succeeded run.
@@ -51,6 +51,10 @@ FLOW_PORTS = Ports(app=18500, http=13900, grpc=15501, metrics=19540)
 TOPICS = [CAPPED_TOPIC, TENANT_TOPIC, RATED_TOPIC]
 # The time a granted run may take from its gate's grant to its handler's first line.
 GRANT_TO_START = timedelta(seconds=1)
+# The rate test's events fill this many windows of the rate; the last starts this soon after
+# its window opens (the poller's interval, the held runs' retries, a busy machine).
+WINDOWS = 5
+USED_WITHIN = timedelta(seconds=8)
 
 
 def binding_components(directory: Path, app_id: str) -> Path:
@@ -155,7 +159,7 @@ async def test_a_concurrency_key_limits_each_tenant_not_the_job(
 
 
 async def test_a_rate_limit_is_respected_over_a_minute(trio: RunningWorker, db: Database) -> None:
-    keys = [f"rated-{n}" for n in range(70)]
+    keys = [f"rated-{n}" for n in range(WINDOWS * RATE_COUNT)]
     await publish_all(trio, RATED_TOPIC, [{"key": key} for key in keys])
 
     await every_event_ran_once(db, "rated", keys)
@@ -164,10 +168,11 @@ async def test_a_rate_limit_is_respected_over_a_minute(trio: RunningWorker, db: 
     for first in starts:
         window = [s for s in starts if first <= s < first + period - GRANT_TO_START]
         assert len(window) <= RATE_COUNT, f"{len(window)} starts in the window from {first}"
-    # 70 at 20 per 15 s: the fourth window opens 45 s after the first start. The limit is
-    # used: the last start comes no later than a few seconds after that.
-    assert starts[-1] - starts[0] < timedelta(seconds=3 * RATE_PERIOD_SECONDS + 8)
-    assert starts[-1] - starts[0] >= timedelta(seconds=3 * RATE_PERIOD_SECONDS) - GRANT_TO_START
+    # 20 per 15 s, 5 windows' worth: the last window opens 60 s after the first start. The
+    # limit is used, not only respected: the last start comes within seconds of that.
+    last_window_opens = (WINDOWS - 1) * period
+    assert starts[-1] - starts[0] >= last_window_opens - GRANT_TO_START
+    assert starts[-1] - starts[0] < last_window_opens + USED_WITHIN
 
 
 async def test_overlap_policies_never_run_two_ticks_at_once(db: Database) -> None:
@@ -198,3 +203,5 @@ async def test_overlap_policies_never_run_two_ticks_at_once(db: Database) -> Non
             {"job": job, "status": {"$in": ["dead", "failed"]}}
         )
         assert dead == 0, job
+        skips = await db["job_runs"].count_documents({"job": job, "error.type": "OverlapSkipped"})
+        print(f"\n[flow] overlap={policy}: {len(spans)} runs, {skips} ticks skipped")  # noqa: T201

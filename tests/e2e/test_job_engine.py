@@ -13,8 +13,9 @@ from app.workers.builtin.message_queue import TOPIC as WORK_QUEUE
 from tests.e2e.customers import progress_reaching, seed_customers
 from tests.e2e.deployment import RunningWorker
 from tests.partner_api import PartnerApi
+from tests.polls import a_poll_went_by
 from tests.support import eventually, run_reaching, trigger
-from tests.workers import FLAKY_TOPIC
+from tests.workers import FLAKY_TOPIC, ORDERED_TOPIC
 
 pytestmark = pytest.mark.e2e
 
@@ -185,3 +186,35 @@ async def test_trigger_cancel_and_retry_through_the_api(worker: RunningWorker) -
 
     assert run["status"] == "cancelled"
     assert ObjectId.is_valid(run["id"])
+
+
+async def test_a_paused_ordered_handler_keeps_its_events_until_resumed(
+    worker: RunningWorker, e2e_db: Database
+) -> None:
+    """A key sequence's runs are handed to their key's actor by a path of their own: paused,
+    they wait like any other."""
+    account = uuid.uuid4().hex[:8]
+    async with worker.api() as api:
+        assert (await api.post("/api/jobs/ordered_ledger/pause")).status_code == 204
+        try:
+            for seq in range(3):
+                await publish(worker, ORDERED_TOPIC, {"account": account, "seq": seq})
+
+            async def stored() -> bool:
+                query = {"job": "ordered_ledger", "payload.account": account}
+                return await e2e_db["job_runs"].count_documents(query) == 3
+
+            await eventually(stored, what="the three events stored as waiting runs")
+            await a_poll_went_by(e2e_db)
+            await a_poll_went_by(e2e_db)
+            runs = await e2e_db["job_runs"].find({"payload.account": account}).to_list()
+            assert {run["status"] for run in runs} == {"pending"}
+            assert await e2e_db["test_ledgers"].find_one({"_id": account}) is None
+        finally:
+            assert (await api.post("/api/jobs/ordered_ledger/resume")).status_code == 204
+
+    async def ledger() -> list[int] | None:
+        document = await e2e_db["test_ledgers"].find_one({"_id": account})
+        return document["entries"] if document and len(document["entries"]) == 3 else None
+
+    assert sorted(await eventually(ledger, what="the ledger written after the resume")) == [0, 1, 2]

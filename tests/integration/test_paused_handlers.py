@@ -12,12 +12,10 @@ import httpx
 
 from app.core.clock import utc_now
 from app.db.mongo import Database
-from app.models.runs import JobRun, RunStatus, RunTrigger
-from app.repositories.runs import RunRepository
-from app.workers import registry
 from tests.integration.test_events import cloud_event
+from tests.polls import a_poll_went_by
 from tests.support import eventually
-from tests.workers import PAUSABLE_ORDER, PAUSABLE_TOPIC
+from tests.workers import ORDERED_TOPIC, PAUSABLE_ORDER, PAUSABLE_TOPIC
 
 ROUTE = f"/events/pubsub/{PAUSABLE_TOPIC}"
 
@@ -33,29 +31,6 @@ async def deliver_all(client: httpx.AsyncClient, events: list[dict[str, Any]]) -
     for event in reversed(events):  # delivered out of order: the sent time orders them
         response = await client.post(ROUTE, json=event)
         assert response.json() == {"status": "SUCCESS"}
-
-
-async def a_poll_went_by(db: Database) -> None:
-    """Returns once the poller has claimed a run queued after now: it has looked at the queue
-    since, and would have taken any run it was allowed to."""
-    runs = RunRepository(db)
-    job = registry.get("doomed_job")
-    assert job is not None
-    now = utc_now()
-    queued = JobRun.new(
-        id=runs.new_id(), job=job, trigger=_manual(), at=now, payload=None, next_attempt_at=now
-    )
-    assert await runs.insert(queued)
-
-    async def claimed() -> bool:
-        run = await runs.get(queued.id)
-        return run is not None and run.status is not RunStatus.PENDING
-
-    await eventually(claimed, within=10)
-
-
-def _manual() -> RunTrigger:
-    return RunTrigger(type="manual")
 
 
 async def test_a_paused_queue_keeps_its_deliveries_and_runs_them_in_order_on_resume(
@@ -133,3 +108,22 @@ async def test_a_limited_job_whose_gate_cannot_be_asked_waits_with_the_reason(
     assert run["attempts"] == []
     assert run.get("started_at") is None
     assert run["gate"] == "one_at_a_time"
+
+
+async def test_a_paused_ordered_handler_keeps_its_events_waiting_too(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    account = uuid.uuid4().hex[:8]
+    assert (await client.post("/api/jobs/ordered_ledger/pause")).status_code == 204
+    for seq in range(3):
+        event = cloud_event({"account": account, "seq": seq, "sleep_ms": 0})
+        response = await client.post(f"/events/pubsub/{ORDERED_TOPIC}", json=event)
+        assert response.json() == {"status": "SUCCESS"}
+
+    await a_poll_went_by(db)
+    await a_poll_went_by(db)
+
+    runs = [run async for run in db["job_runs"].find({"job": "ordered_ledger"})]
+    assert len(runs) == 3
+    assert {run["status"] for run in runs} == {"pending"}, "a paused key sequence waits"
+    assert await db["test_ledgers"].find_one({"_id": account}) is None
