@@ -452,3 +452,8 @@ async def pausable_queue(item: Numbered, ctx: JobContext) -> dict[str, Any]:
 @registry.manual(name="one_at_a_time", max_running=1)
 async def one_at_a_time(ctx: JobContext) -> None:
     """Limited across instances: its runs pass the FlowGate actor first."""
+
+
+@registry.manual(name="exclusive_job", overlap="skip", max_attempts=1)
+async def exclusive_job(ctx: JobContext) -> None:
+    """A job a Jobs API schedule fires, never two runs at once: a firing meanwhile is skipped."""

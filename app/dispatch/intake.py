@@ -245,7 +245,9 @@ class RunIntake:
         if job.overlap != "allow":
             reason = overlap_skip_reason(job, await self.parts.runs.unfinished_of(job.name))
             if reason is not None:
-                return await self._skip_tick(job, tick, reason)
+                return await self._skip_tick(
+                    job, RunTrigger(type="cron", tick=tick), f"cron:{tick.isoformat()}", reason
+                )
         return await self.submit(
             job,
             RunTrigger(type="cron", tick=tick),
@@ -254,13 +256,16 @@ class RunIntake:
             refusal_reason=f"a second run for this tick, though {coordination}",
         )
 
-    async def _skip_tick(self, job: Job, tick: datetime, reason: str) -> Submission:
-        """A tick its job's overlap policy skips, recorded as a cancelled run with the reason."""
+    async def _skip_tick(
+        self, job: Job, trigger: RunTrigger, dedupe_key: str, reason: str
+    ) -> Submission:
+        """A tick (or a schedule's firing) its job's overlap policy skips, recorded as a
+        cancelled run with the reason, under the occurrence's key."""
         now = utc_now()
         skipped = JobRun.new(
             id=self.parts.runs.new_id(),
             job=job,
-            trigger=RunTrigger(type="cron", tick=tick),
+            trigger=trigger,
             at=now,
             payload=None,
             status=RunStatus.CANCELLED,
@@ -268,8 +273,8 @@ class RunIntake:
             instance=self.parts.instance,
             error=RunError(type="OverlapSkipped", message=f"tick skipped: {reason}"),
         )
-        created = await self.parts.runs.insert(skipped, dedupe_key=f"cron:{tick.isoformat()}")
-        logger.bind(job=job.name, tick=tick.isoformat(), reason=reason).info("tick skipped")
+        created = await self.parts.runs.insert(skipped, dedupe_key=dedupe_key)
+        logger.bind(job=job.name, occurrence=dedupe_key, reason=reason).info("tick skipped")
         return Submission(skipped if created else None, created=created)
 
     async def fire_schedule(
@@ -283,13 +288,17 @@ class RunIntake:
     ) -> Submission:
         """One firing of a Jobs API schedule, whose `occurrence` (the firing mapped onto the
         schedule's grid) names it: a redelivered firing finds the run of the first. `missed`:
-        the occurrences a caught-up run stands for (app/dispatch/missed_ticks.py)."""
-        return await self.submit(
-            job,
-            RunTrigger(type="schedule", schedule=schedule, tick=occurrence, missed_ticks=missed),
-            payload,
-            dedupe_key=f"schedule:{schedule}:{occurrence.isoformat()}",
+        the occurrences a caught-up run stands for (app/dispatch/missed_ticks.py). A live
+        firing follows its job's overlap policy, as a tick does."""
+        trigger = RunTrigger(
+            type="schedule", schedule=schedule, tick=occurrence, missed_ticks=missed
         )
+        dedupe_key = f"schedule:{schedule}:{occurrence.isoformat()}"
+        if missed is None and job.overlap != "allow":
+            reason = overlap_skip_reason(job, await self.parts.runs.unfinished_of(job.name))
+            if reason is not None:
+                return await self._skip_tick(job, trigger, dedupe_key, reason)
+        return await self.submit(job, trigger, payload, dedupe_key=dedupe_key)
 
     async def trigger(self, job: Job, payload: Any) -> Submission:
         return await self.submit(job, RunTrigger(type="manual"), payload)

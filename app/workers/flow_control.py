@@ -10,10 +10,11 @@ from typing import Literal
 from app.core.errors import AevatarError
 
 Overlap = Literal["allow", "skip", "buffer_one"]
-"""A tick that comes while the job's previous run still runs (or waits): `allow` (default) makes
-its run all the same; `skip` records the tick as a skipped (cancelled) run; `buffer_one` keeps
-one run waiting, which starts when the running one ends, and skips any tick beyond it. With
-`skip` and `buffer_one` no two runs of the job run at once, across all instances."""
+"""A tick (or a Jobs API schedule's firing) that comes while the job's previous run still runs
+(or waits): `allow` (default) makes its run all the same; `skip` records the tick as a skipped
+(cancelled) run; `buffer_one` keeps one run waiting, which starts when the running one ends, and
+skips any tick beyond it. With `skip` and `buffer_one` no two runs of the job run at once,
+across all instances."""
 OVERLAP_POLICIES: tuple[Overlap, ...] = ("allow", "skip", "buffer_one")
 
 _UNITS = {

@@ -79,6 +79,10 @@ class TopicOptions(CommonOptions, total=False):
     pubsub: str | None  # the Dapr pub/sub component of the topic; default Dapr:PubSubName
 
 
+class ManualOptions(CommonOptions, total=False):
+    overlap: Overlap  # a schedule's firing while the previous run still runs: see `Overlap`
+
+
 class BindingOptions(CommonOptions, total=False):
     binding: str | None  # a Dapr cron input binding that fires the job (needs `cron=`)
     catch_up: CatchUp  # the ticks no instance could store (the database away): see `CatchUp`
@@ -294,10 +298,10 @@ class Registry:
         return self._register(kind="scheduled", cron=cron, payload_model=payload, **options)
 
     @overload
-    def manual(self, *, payload: None = None, **options: Unpack[CommonOptions]) -> ForContext: ...
+    def manual(self, *, payload: None = None, **options: Unpack[ManualOptions]) -> ForContext: ...
     @overload
     def manual(
-        self, *, payload: type[PayloadT], **options: Unpack[CommonOptions]
+        self, *, payload: type[PayloadT], **options: Unpack[ManualOptions]
     ) -> ForPayload[PayloadT]: ...
     def manual(
         self, *, payload: type[BaseModel] | None = None, **options: Any
@@ -564,8 +568,11 @@ def _check_flow_control(job: Job, where: str) -> None:
         raise RegistrationError(
             f"{where}: overlap={job.overlap!r} is none of {', '.join(OVERLAP_POLICIES)}"
         )
-    if job.overlap != "allow" and job.schedule is None:
-        raise RegistrationError(f"{where}: overlap={job.overlap!r} is for a job with `cron=`")
+    if job.overlap != "allow" and job.topic is not None:
+        raise RegistrationError(
+            f"{where}: overlap={job.overlap!r} is for jobs that ticks or schedules fire, not "
+            "events: use max_running= to limit how many run at once"
+        )
     if job.max_running is not None and job.max_running < 1:
         raise RegistrationError(f"{where}: max_running must be at least 1")
     if job.concurrency_key is not None:

@@ -86,9 +86,10 @@ def test_flow_options_that_cannot_hold_are_refused(
         Registry().event_handler(topic="t", payload=Tenanted, **options)(handle)  # type: ignore[arg-type]
 
 
-def test_an_overlap_policy_needs_a_schedule_and_a_known_name() -> None:
-    with pytest.raises(RegistrationError, match="is for a job with `cron=`"):
-        Registry().manual(name="m", overlap="skip")(tick)  # type: ignore[call-overload]
+def test_an_overlap_policy_is_for_ticks_and_firings_and_a_known_name() -> None:
+    Registry().manual(name="m", overlap="skip")(tick)  # a Jobs API schedule fires it
+    with pytest.raises(RegistrationError, match="not events: use max_running="):
+        Registry().event_handler(topic="t", payload=Tenanted, overlap="skip")(handle)  # type: ignore[call-arg]
     with pytest.raises(RegistrationError, match="overlap='sometimes' is none of"):
         Registry().scheduled(cron="@every 1s", overlap="sometimes")(tick)  # type: ignore[call-overload]
 
