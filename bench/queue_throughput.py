@@ -64,6 +64,7 @@ HANDLERS = {
         bench_workers.TRANSACTIONAL_COLLECTION,
         ", transactional",
     ),
+    "limited": (bench_workers.LIMITED_TOPIC, bench_workers.LIMITED_COLLECTION, ", max_running"),
 }
 
 
@@ -76,7 +77,7 @@ async def measure(
     profile_seconds: float = 0,
 ) -> tuple[Result, list[Profile]]:
     """`handler`: the one-event handler, the batch handler (one bulk insert per call), or the
-    one-event handler with `transactional=True`."""
+    one-event handler with `transactional=True`, or with `max_running` (never reached)."""
     topic, collection, suffix = HANDLERS[handler]
     deployment = prepare_worker(
         tmp,
@@ -189,7 +190,8 @@ async def main(argv: list[str]) -> None:
         three, _ = await measure(3, args.events, Path(tmp))
         batched, _ = await measure(1, args.events, Path(tmp), handler="batch")
         once, _ = await measure(1, args.events, Path(tmp), handler="transactional")
-    ours = [one, three, batched, once]
+        limited, _ = await measure(1, args.events, Path(tmp), handler="limited")
+    ours = [one, three, batched, once, limited]
     peers = [await measure_peer(name, args.events) for name in ("dramatiq", "taskiq")]
     best = max(peers, key=lambda peer: peer.events_per_second)
     lines = [

@@ -1,6 +1,6 @@
 """The benchmark's workers: the peers' work (one insert per item), loaded through Worker:Modules,
-in the one-event form, in the batch form (one bulk insert per call) and transactional (the
-insert committed with the run's marker, once).
+in the one-event form, in the batch form (one bulk insert per call), transactional (the
+insert committed with the run's marker, once) and limited across instances (`max_running`).
 
 An attempt that finds its item stored already (an earlier attempt of the same run stored it
 before its outcome was written) counts it as done: the insert is the whole effect."""
@@ -19,6 +19,8 @@ BATCH_TOPIC = "bench-batch-items"
 BATCH_COLLECTION = "bench_batch_items"
 TRANSACTIONAL_TOPIC = "bench-transactional-items"
 TRANSACTIONAL_COLLECTION = "bench_transactional_items"
+LIMITED_TOPIC = "bench-limited-items"
+LIMITED_COLLECTION = "bench_limited_items"
 TICK_JOB = "bench_tick"
 _DUPLICATE_KEY = 11000
 
@@ -46,6 +48,23 @@ async def insert_bench_item(item: BenchItem, ctx: JobContext) -> dict[str, Any]:
 async def insert_bench_item_once(item: BenchItem, ctx: JobContext) -> dict[str, Any]:
     """The same insert in a transaction with the run's marker (`transactional=True`)."""
     await ctx.db[TRANSACTIONAL_COLLECTION].insert_one({"_id": item.item_id})
+    return {"inserted": True}
+
+
+@registry.queue_processor(
+    topic=LIMITED_TOPIC,
+    payload=BenchItem,
+    concurrency=16,
+    name="BenchLimitedInsert",
+    max_running=10_000,
+)
+async def insert_bench_item_limited(item: BenchItem, ctx: JobContext) -> dict[str, Any]:
+    """The same insert under a limit across instances it never reaches (`max_running`): what
+    asking the FlowGate actor costs, and the stored path a limited job's runs take."""
+    try:
+        await ctx.db[LIMITED_COLLECTION].insert_one({"_id": item.item_id})
+    except DuplicateKeyError:
+        return {"inserted": False}
     return {"inserted": True}
 
 

@@ -47,7 +47,7 @@ from tests.support import eventually, unique_database
 
 pytestmark = pytest.mark.e2e
 
-FLOW_PORTS = Ports(app=18500, http=13900, grpc=15501, metrics=19540)
+FLOW_PORTS = Ports(app=18950, http=14450, grpc=15951, metrics=19950)
 TOPICS = [CAPPED_TOPIC, TENANT_TOPIC, RATED_TOPIC]
 # The time a granted run may take from its gate's grant to its handler's first line.
 GRANT_TO_START = timedelta(seconds=1)
