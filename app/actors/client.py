@@ -96,27 +96,38 @@ class ActorClient:
         )
         return str(result["status"])
 
-    async def enter_gate(
-        self, *, gate: str, run_id: str, limits: FlowLimits, ttl_seconds: float, renew: bool
-    ) -> GateAnswer:
+    async def pass_gate(
+        self,
+        *,
+        gate: str,
+        limits: FlowLimits,
+        ttl_seconds: float,
+        enter: list[str],
+        renew: list[str],
+        leave: list[str],
+    ) -> dict[str, GateAnswer]:
+        """What this instance asks of a gate at once; the answer for each run that entered."""
         rate = limits.rate
         result = await self._call(
             FLOW_GATE,
             gate,
-            "Enter",
+            "Pass",
             {
-                "run_id": run_id,
+                "enter": enter,
+                "renew": renew,
+                "leave": leave,
                 "max_running": limits.max_running,
                 "rate_count": rate.count if rate else None,
                 "rate_period_seconds": rate.period_seconds if rate else 0,
                 "ttl_seconds": ttl_seconds,
-                "renew": renew,
             },
             wait_seconds=5,
         )
-        return GateAnswer(
-            bool(result["granted"]), str(result["reason"]), float(result["retry_after_seconds"])
-        )
-
-    async def leave_gate(self, *, gate: str, run_id: str) -> None:
-        await self._call(FLOW_GATE, gate, "Leave", {"run_id": run_id}, wait_seconds=5)
+        return {
+            run_id: GateAnswer(
+                bool(answer["granted"]),
+                str(answer["reason"]),
+                float(answer["retry_after_seconds"]),
+            )
+            for run_id, answer in dict(result["entered"]).items()
+        }

@@ -1,9 +1,13 @@
 """FlowGate: a job's limits across all instances (app/workers/flow_control.py). An actor takes
 one call at a time wherever it is hosted, so its count of running runs and of recent starts is
 the one every instance asks. A place is held for a lease's length and renewed while its run
-runs: the place of an instance that died frees itself."""
+runs: the place of an instance that died frees itself.
+
+One call carries what one instance asks of the gate at once (runs that leave, renew, enter):
+the gate is one actor, so its calls are its throughput, and state is written once per call."""
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from dapr.actor import Actor
@@ -14,60 +18,70 @@ _HOLDERS = "holders"  # run id -> when its place expires (epoch seconds)
 _STARTS = "starts"  # the epoch seconds of the starts within the rate's period, oldest first
 
 
-class FlowGate(Actor, FlowGateInterface):
-    async def enter(self, request: dict[str, Any]) -> dict[str, Any]:
-        run_id = str(request["run_id"])
-        max_running = request.get("max_running")
-        rate_count, period = request.get("rate_count"), float(request.get("rate_period_seconds", 0))
-        now = time.time()
-        holders = await self._holders(now)
-        if run_id in holders or request.get("renew"):
-            # A running run keeps (or, lapsed, takes back) its place: it runs either way.
-            holders[run_id] = now + float(request["ttl_seconds"])
-            await self._state_manager.set_state(_HOLDERS, holders)
-            return _answer(True, holders)
-        if max_running is not None and len(holders) >= int(max_running):
-            return _answer(
-                False,
-                holders,
-                f"max_running={max_running}: {len(holders)} runs of {self.id.id!r} are running",
-                retry_after=1.0,
+@dataclass
+class _Gate:
+    """The gate's state during one call."""
+
+    name: str
+    now: float
+    ttl: float
+    max_running: int | None
+    rate_count: int | None
+    period: float
+    holders: dict[str, float]
+    starts: list[float]
+
+    def enter(self, run_id: str) -> dict[str, Any]:
+        if run_id in self.holders:  # entered before, not left: its place is renewed
+            self.holders[run_id] = self.now + self.ttl
+            return {"granted": True, "reason": "", "retry_after_seconds": 0.0}
+        if self.max_running is not None and len(self.holders) >= self.max_running:
+            running = len(self.holders)
+            return _refused(
+                f"max_running={self.max_running}: {running} runs of {self.name!r} are running", 1.0
             )
-        starts: list[float] = []
-        if rate_count is not None:
-            _, stored = await self._state_manager.try_get_state(_STARTS)
-            starts = [at for at in stored or () if at > now - period]
-            if len(starts) >= int(rate_count):
-                return _answer(
-                    False,
-                    holders,
-                    f"rate_limit={rate_count}/{period:g}s: {len(starts)} runs of {self.id.id!r} "
-                    f"started in the last {period:g} s",
-                    retry_after=starts[0] + period - now,
+        if self.rate_count is not None:
+            self.starts = [at for at in self.starts if at > self.now - self.period]
+            if len(self.starts) >= self.rate_count:
+                return _refused(
+                    f"rate_limit={self.rate_count}/{self.period:g}s: {len(self.starts)} runs of "
+                    f"{self.name!r} started in the last {self.period:g} s",
+                    self.starts[0] + self.period - self.now,
                 )
-            await self._state_manager.set_state(_STARTS, [*starts, now])
-        if max_running is not None:
-            holders[run_id] = now + float(request["ttl_seconds"])
-            await self._state_manager.set_state(_HOLDERS, holders)
-        return _answer(True, holders)
-
-    async def leave(self, request: dict[str, Any]) -> dict[str, Any]:
-        holders = await self._holders(time.time())
-        if holders.pop(str(request["run_id"]), None) is not None:
-            await self._state_manager.set_state(_HOLDERS, holders)
-        return {"running": len(holders)}
-
-    async def _holders(self, now: float) -> dict[str, float]:
-        _, stored = await self._state_manager.try_get_state(_HOLDERS)
-        return {run: until for run, until in dict(stored or {}).items() if until > now}
+            self.starts.append(self.now)
+        if self.max_running is not None:
+            self.holders[run_id] = self.now + self.ttl
+        return {"granted": True, "reason": "", "retry_after_seconds": 0.0}
 
 
-def _answer(
-    granted: bool, holders: dict[str, float], reason: str = "", retry_after: float = 0.0
-) -> dict[str, Any]:
-    return {
-        "granted": granted,
-        "reason": reason,
-        "retry_after_seconds": max(retry_after, 0.0),
-        "running": len(holders),
-    }
+class FlowGate(Actor, FlowGateInterface):
+    async def pass_(self, request: dict[str, Any]) -> dict[str, Any]:
+        now = time.time()
+        _, holders = await self._state_manager.try_get_state(_HOLDERS)
+        _, starts = await self._state_manager.try_get_state(_STARTS)
+        rate_count = request.get("rate_count")
+        max_running = request.get("max_running")
+        gate = _Gate(
+            name=self.id.id,
+            now=now,
+            ttl=float(request["ttl_seconds"]),
+            max_running=int(max_running) if max_running is not None else None,
+            rate_count=int(rate_count) if rate_count is not None else None,
+            period=float(request.get("rate_period_seconds", 0)),
+            holders={run: until for run, until in dict(holders or {}).items() if until > now},
+            starts=list(starts or ()),
+        )
+        for run_id in request.get("leave", ()):
+            gate.holders.pop(str(run_id), None)
+        for run_id in request.get("renew", ()):
+            # A running run keeps (or, lapsed, takes back) its place: it runs either way.
+            gate.holders[str(run_id)] = now + gate.ttl
+        entered = {str(run_id): gate.enter(str(run_id)) for run_id in request.get("enter", ())}
+        await self._state_manager.set_state(_HOLDERS, gate.holders)
+        if gate.rate_count is not None:
+            await self._state_manager.set_state(_STARTS, gate.starts)
+        return {"entered": entered, "running": len(gate.holders)}
+
+
+def _refused(reason: str, retry_after: float) -> dict[str, Any]:
+    return {"granted": False, "reason": reason, "retry_after_seconds": max(retry_after, 0.0)}

@@ -75,16 +75,13 @@ class FlowGateInterface(ActorInterface):
     name, or `<job>|<value>`): how many of its runs run at once, and how many started lately,
     across all instances."""
 
-    @actormethod(name="Enter")  # type: ignore[untyped-decorator]
+    @actormethod(name="Pass")  # type: ignore[untyped-decorator]
     @abstractmethod
-    async def enter(self, request: dict[str, Any]) -> dict[str, Any]:
-        """`{"run_id", "max_running", "rate_count", "rate_period_seconds", "ttl_seconds"}` →
-        `{"granted", "reason", "retry_after_seconds", "running"}`. A run that holds a place
-        (entered before, not left, not expired) is granted again: its place is renewed."""
-        ...
-
-    @actormethod(name="Leave")  # type: ignore[untyped-decorator]
-    @abstractmethod
-    async def leave(self, request: dict[str, Any]) -> dict[str, Any]:
-        """`{"run_id"}` → `{"running"}`: the run's attempt ended; its place is free."""
+    async def pass_(self, request: dict[str, Any]) -> dict[str, Any]:
+        """`{"leave": [run_id], "renew": [run_id], "enter": [run_id], "max_running",
+        "rate_count", "rate_period_seconds", "ttl_seconds"}` → `{"entered": {run_id:
+        {"granted", "reason", "retry_after_seconds"}}, "running"}`: the runs that left free
+        their places, the running ones keep theirs, then each run that asks to enter, in turn,
+        is granted a place (and a start of the rate) or refused with the reason and when to ask
+        again. A run that holds a place already is granted again."""
         ...

@@ -42,6 +42,11 @@ class Grouped(Generic[Item, Answer]):
         self._waiting: list[tuple[Item, asyncio.Future[Answer]]] = []
         self._sender: asyncio.Task[None] | None = None
 
+    @property
+    def idle(self) -> bool:
+        """Nothing waits and no batch is in flight."""
+        return not self._waiting and (self._sender is None or self._sender.done())
+
     async def submit(self, item: Item) -> Answer:
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
