@@ -11,6 +11,7 @@ are redelivered and run as if new). The file is rewritten with only the entries 
 it grows past a few thousand lines.
 """
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -91,9 +92,17 @@ class DeliveryJournal:
             self._write(f"-{run_id}\n")
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        """A graceful stop: with nothing in flight, the file (and its database's folder, once
+        empty) goes, so that test databases and stopped instances leave nothing behind."""
+        if self._fd is None:
+            return
+        os.close(self._fd)
+        self._fd = None
+        if self._in_flight:
+            return
+        with contextlib.suppress(OSError):
+            self._path.unlink()
+            self._path.parent.rmdir()
 
     def _write(self, line: str) -> None:
         if self._fd is None:

@@ -63,3 +63,13 @@ def test_a_long_journal_is_compacted_to_the_entries_in_flight(
     assert len(lines) < 10
     journal.close()
     assert DeliveryJournal(tmp_path / "j.journal").left() == [entry(100), entry(101)]
+
+
+def test_a_graceful_stop_with_nothing_in_flight_leaves_nothing_behind(tmp_path: Path) -> None:
+    journal = DeliveryJournal.at(str(tmp_path), database="db_of_a_test", instance_id="i")
+    journal.open()
+    journal.begun(entry(0))
+    journal.ended("run-0")
+    journal.close()
+
+    assert list(tmp_path.iterdir()) == []
