@@ -65,18 +65,18 @@ def binding_components(directory: Path, app_id: str) -> Path:
 
 @pytest.fixture(scope="module")
 def trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWorker]:
-    tmp = tmp_path_factory.mktemp("flow")
+    tmp = tmp_path_factory.mktemp("limits")
     worker = prepare_worker(
         tmp,
-        app_id="worker-flow",
+        app_id="worker-limits",
         ports=FLOW_PORTS,
         database=unique_database("aevatar_flow"),
         instances=3,
         env={"Worker__Modules": '["tests.flow_control_workers"]'},
-        resources=[binding_components(tmp / "components", "worker-flow")],
+        resources=[binding_components(tmp / "components", "worker-limits")],
     )
     # The FlowGate and TickCoordinator actors of this deployment alone.
-    worker.namespace = f"e2e-flow-{uuid.uuid4().hex[:8]}"
+    worker.namespace = f"e2e-limits-{uuid.uuid4().hex[:8]}"
     try:
         with started(worker) as running:
             yield running

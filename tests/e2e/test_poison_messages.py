@@ -62,7 +62,8 @@ async def db(
 
 @contextlib.asynccontextmanager
 async def supervised(worker: RunningWorker) -> AsyncIterator[list[int]]:
-    """Starts each app again when it dies; yields the list of the indexes started again."""
+    """Starts each app again when it dies; yields the indexes of the apps seen dead, once per
+    death."""
     images = {
         n: ProcessImage.of(_pids_listening(worker.app_port(n))[0]) for n in range(worker.instances)
     }
@@ -73,8 +74,8 @@ async def supervised(worker: RunningWorker) -> AsyncIterator[list[int]]:
         while True:
             for n, image in images.items():
                 if not _pids_listening(worker.app_port(n)):
+                    restarts.append(n)  # counted when seen dead: the restart takes seconds
                     await asyncio.to_thread(faults.restart_app, image, n)
-                    restarts.append(n)
             await asyncio.sleep(0.3)
 
     watching = asyncio.create_task(watch())
