@@ -62,7 +62,9 @@ async def test_a_delivery_its_process_died_in_is_stored_as_a_died_attempt_and_re
     payload = {"key": f"died-{uuid.uuid4().hex[:6]}", "fail_times": 0, "sleep_ms": 0}
     died = left_by_a_dead_process(tmp_path, database_name, "flaky_event_handler", payload)
 
+    journal = tmp_path / database_name / f"{INSTANCE_ID}.journal"
     async with serve(with_journal(settings, tmp_path)) as client:
+        assert journal.read_text() == "", "the journal starts afresh once it is recorded"
         run = await run_reaching(client, died.run_id, {"succeeded", "dead"}, within=20)
         # Its redelivery finds the run: acknowledged, not run again.
         event = cloud_event(payload, event_id=died.event_id)
@@ -76,8 +78,7 @@ async def test_a_delivery_its_process_died_in_is_stored_as_a_died_attempt_and_re
     assert second["status"] == "succeeded"
     assert run["trigger"]["event_id"] == died.event_id
     assert await db["job_runs"].count_documents({}) == 1, "the ended delivery made no run"
-    journal = tmp_path / database_name / f"{INSTANCE_ID}.journal"
-    assert journal.read_text() == "", "the journal starts afresh once it is recorded"
+    assert not journal.exists(), "a graceful stop with nothing in flight leaves no journal"
 
 
 async def test_a_delivery_whose_every_attempt_died_is_dead_as_a_poison_message(
