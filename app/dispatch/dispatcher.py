@@ -113,12 +113,15 @@ class Dispatcher:
     async def record_dead_letter(self, job: Job | None, letter: DeadLetter, *, pubsub: str) -> None:
         await self._intake.record_dead_letter(job, letter, pubsub=pubsub)
 
-    async def fire_tick(self, job_name: str) -> Submission | None:
-        """A cron binding's tick, now; None when an operator paused the job (the skip is
-        counted on its pause). A tick the database does not take within a few seconds is kept
-        and stored once it answers again (app/dispatch/missed_ticks.py)."""
+    async def fire_tick(
+        self, job_name: str, *, fired_at: datetime | None = None
+    ) -> Submission | None:
+        """A cron binding's firing, at `fired_at` (when its daprd fired it; now without one);
+        None when an operator paused the job (the skip is counted on its pause). A tick the
+        database does not take within a few seconds is kept and stored once it answers again
+        (app/dispatch/missed_ticks.py)."""
         job = self.job(job_name)
-        fired_at = utc_now()
+        fired_at = fired_at or utc_now()
         try:
             # Only the first request waits under a deadline: a run insert cancelled halfway
             # could still land, claimed by an attempt that never starts (then taken for an

@@ -1,3 +1,5 @@
+from datetime import UTC, datetime, timedelta
+
 import httpx
 from bson import ObjectId
 
@@ -20,3 +22,36 @@ async def test_a_cron_tick_leaves_a_run_document(client: httpx.AsyncClient, db: 
     assert run["status"] == "succeeded"
     assert run["trigger"]["type"] == "cron"
     assert run["result"]["tick"] == run["trigger"]["tick"].isoformat()
+
+
+def _go_time(moment: datetime) -> str:
+    """A time as daprd's cron binding writes it in `readTimeUTC` (Go's `Time.String()`)."""
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f") + "123 +0000 UTC"
+
+
+async def test_a_tick_delivered_late_is_the_tick_its_binding_fired_for(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """A machine busy for seconds delivers a firing late: its run is of the tick daprd fired
+    (its `readTimeUTC`), not of the tick of the moment the app got to it, which another
+    firing would already have (two firings, one run, and a tick with none)."""
+    fired = datetime.now(UTC) - timedelta(seconds=5)
+    response = await client.post("/heartbeat-cron", headers={"readTimeUTC": _go_time(fired)})
+
+    assert response.status_code == 200
+    run = await db["job_runs"].find_one({"_id": ObjectId(response.json()["run_id"])})
+    assert run is not None
+    fired_second = fired.timestamp() // 1
+    assert run["trigger"]["tick"].replace(tzinfo=UTC).timestamp() == fired_second - fired_second % 2
+
+
+async def test_a_firing_time_that_cannot_be_read_is_the_apps_clock(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    before = datetime.now(UTC)
+    response = await client.post("/heartbeat-cron", headers={"readTimeUTC": "yesterday"})
+
+    assert response.status_code == 200
+    run = await db["job_runs"].find_one({"_id": ObjectId(response.json()["run_id"])})
+    assert run is not None
+    assert run["trigger"]["tick"].replace(tzinfo=UTC) > before - timedelta(seconds=2)

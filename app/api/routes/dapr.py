@@ -13,6 +13,7 @@ from loguru import logger
 from pydantic import BaseModel, Field
 
 from app.api.delivery import answer_delivery
+from app.dapr.bindings import FIRED_AT_HEADER, fired_at
 from app.dapr.dead_letters import DEAD_LETTER_TOPIC, DeadLetter
 from app.dapr.outcomes import DeliveryOutcome
 from app.dispatch.dispatcher import Dispatcher
@@ -133,9 +134,14 @@ def binding_router(registry: Registry) -> APIRouter:
     return bindings
 
 
-def _tick_route(job: str) -> Callable[[Dispatcher], Awaitable[Recorded]]:
-    async def fire(engine: Engine) -> Recorded:
-        return _recorded(await engine.fire_tick(job))
+def _tick_route(job: str) -> Callable[[Request, Dispatcher], Awaitable[Recorded]]:
+    async def fire(request: Request, engine: Engine) -> Recorded:
+        fired = fired_at(request.headers)
+        if fired is None and FIRED_AT_HEADER in request.headers:
+            logger.bind(job=job, written=request.headers[FIRED_AT_HEADER][:100]).warning(
+                "cron firing's time unreadable: the tick is taken from this app's clock"
+            )
+        return _recorded(await engine.fire_tick(job, fired_at=fired))
 
     return fire
 
