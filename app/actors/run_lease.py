@@ -7,6 +7,7 @@ from typing import Any
 from dapr.actor import Actor
 
 from app.actors.interfaces import RunLeaseInterface
+from app.actors.state_values import as_moment
 
 _LEASE = "lease"
 
@@ -19,7 +20,7 @@ class RunLease(Actor, RunLeaseInterface):
         if (
             lease
             and lease["holder"] != instance
-            and datetime.fromisoformat(lease["expires_at"]) > now
+            and as_moment(lease["expires_at"]) > now
         ):
             return {"granted": False, **lease}
         lease = {

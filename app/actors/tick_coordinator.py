@@ -7,6 +7,7 @@ from dapr.actor import Actor
 from loguru import logger
 
 from app.actors.interfaces import TickCoordinatorInterface
+from app.actors.state_values import as_text
 
 _GRANTED = "granted"
 _MISSED = "missed"
@@ -18,7 +19,7 @@ KEPT_TICKS = 1_440
 
 class TickCoordinator(Actor, TickCoordinatorInterface):
     async def claim(self, request: dict[str, Any]) -> dict[str, Any]:
-        tick, instance = str(request["tick"]), str(request["instance"])
+        tick, instance = as_text(request["tick"]), str(request["instance"])
         _, stored = await self._state_manager.try_get_state(_GRANTED)
         granted: dict[str, str] = dict(stored or {})
         holder = granted.get(tick)
@@ -32,7 +33,7 @@ class TickCoordinator(Actor, TickCoordinatorInterface):
 
     async def keep(self, request: dict[str, Any]) -> dict[str, Any]:
         missed = await self._missed()
-        missed.add(str(request["tick"]))
+        missed.add(as_text(request["tick"]))
         if len(missed) > KEPT_TICKS:
             dropped = sorted(missed)[: len(missed) - KEPT_TICKS]
             missed.difference_update(dropped)
@@ -47,10 +48,15 @@ class TickCoordinator(Actor, TickCoordinatorInterface):
 
     async def forget(self, request: dict[str, Any]) -> dict[str, Any]:
         missed = await self._missed()
-        missed.difference_update(str(tick) for tick in request["ticks"])
+        missed.difference_update(as_text(tick) for tick in request["ticks"])
         await self._state_manager.set_state(_MISSED, sorted(missed))
         return {"left": len(missed)}
 
     async def _missed(self) -> set[str]:
         _, stored = await self._state_manager.try_get_state(_MISSED)
-        return set(stored or ())
+        return kept_entries(stored)
+
+
+def kept_entries(stored: Any) -> set[str]:
+    """The kept entries as read back from the store, each as text (app/actors/state_values.py)."""
+    return {as_text(entry) for entry in stored or ()}
