@@ -10,10 +10,12 @@ from typing import Any
 
 def as_text(value: Any) -> str:
     """A stored or requested entry as text, the same whether the decoder made it a datetime
-    or left it a string (a date-like string and the datetime made of it read alike)."""
+    or left it a string: a moment as its ISO form, anything else as it is."""
+    if isinstance(value, datetime):
+        return value.isoformat()
     if isinstance(value, str) and value[:1].isdigit():
         try:
-            return str(datetime.fromisoformat(value))
+            return datetime.fromisoformat(value).isoformat()
         except ValueError:
             return value
     return str(value)
