@@ -12,8 +12,15 @@ export UV_PYTHON ?= 3.11
 UV := $(shell command -v uv || echo python3 -m uv)
 MONGODB_URI ?= mongodb://127.0.0.1:27017/?retryWrites=false
 export MONGODB_URI
+# The event bus: redis (Redis streams) or kafka (`make up PUBSUB=kafka` starts a Kafka broker).
+PUBSUB ?= redis
+export PUBSUB
+# The e2e modules `make test-kafka` runs on Kafka (events, queues, ordered keys, scale-out,
+# the fault suite).
+KAFKA_E2E ?= tests/e2e/test_walking_skeleton.py tests/e2e/test_job_engine.py \
+	tests/e2e/test_scale_out.py tests/e2e/test_faults.py
 
-.PHONY: help deps up down browser run run-scaled test lint unit integration e2e bench bench-workflows bench-profile bench-transports bench-dashboard image components
+.PHONY: help deps up down browser run run-scaled test test-kafka lint unit integration e2e bench bench-workflows bench-profile bench-transports bench-dashboard image components
 
 help:
 	@echo "make run   - start the stack, then the worker with its sidecar (dapr run -f dapr.yaml)"
@@ -43,7 +50,12 @@ image:
 	@stack/image.sh
 
 run: up components
+ifeq ($(PUBSUB),kafka)
+	.venv/bin/python stack/scale.py --instances 1 --grpc-port 50001 > .state/dapr.kafka.yaml
+	dapr run -f .state/dapr.kafka.yaml
+else
 	dapr run -f dapr.yaml
+endif
 
 INSTANCES ?= 3
 run-scaled: up components
@@ -64,9 +76,13 @@ integration: up
 e2e: up browser
 	$(UV) run --frozen pytest tests/e2e
 
+# With PUBSUB=kafka: ours on Kafka and on Redis streams, and the peers, in one run (the
+# workflow benchmark does not depend on the broker, and is left out).
 bench: up
 	$(UV) run --frozen python -m bench.queue_throughput
+ifneq ($(PUBSUB),kafka)
 	$(UV) run --frozen python -m bench.workflow_throughput
+endif
 
 bench-workflows: up
 	$(UV) run --frozen python -m bench.workflow_throughput
@@ -82,3 +98,9 @@ bench-transports: up
 
 test: up browser lint
 	$(UV) run --frozen pytest tests
+
+# The same worker on Apache Kafka: the e2e modules of KAFKA_E2E with the `pubsub` component on
+# the stack's Kafka broker (started here, beside the rest of the stack).
+test-kafka: export PUBSUB = kafka
+test-kafka: up
+	$(UV) run --frozen pytest $(KAFKA_E2E)

@@ -2,6 +2,8 @@
 Dramatiq's and Taskiq's ordinary workers doing the same work, side by side in one run.
 
     make bench        (or: make up && .venv/bin/python -m bench.queue_throughput --events 2000)
+    make bench PUBSUB=kafka     (ours on Kafka, and once on Redis streams, beside the peers:
+                                 bench/results/<date>-kafka.json)
 
 Ours: each configuration is a fresh deployment (the run file of stack/scale.py, app id
 `worker-bench`, a database of its own, the engine's default lease and poll settings); the events
@@ -40,6 +42,7 @@ from bench.latency import publish_to_applied_ms
 from bench.peers.run import measure_peer
 from bench.profile import Profile, sample
 from bench.result import Result
+from stack.scale import pubsub_of_environment
 from tests.e2e.deployment import (
     TEST_TOPICS,
     Ports,
@@ -75,10 +78,14 @@ async def measure(
     *,
     handler: str = "one",
     profile_seconds: float = 0,
+    broker: str = "redis",
 ) -> tuple[Result, list[Profile]]:
     """`handler`: the one-event handler, the batch handler (one bulk insert per call), or the
-    one-event handler with `transactional=True`, or with `max_running` (never reached)."""
+    one-event handler with `transactional=True`, or with `max_running` (never reached).
+    `broker`: the event bus its `pubsub` runs on (Redis streams or Kafka)."""
     topic, collection, suffix = HANDLERS[handler]
+    if broker != "redis":
+        suffix += f", on {broker.capitalize()}"
     deployment = prepare_worker(
         tmp,
         app_id=f"worker-bench-{instances}",
@@ -92,12 +99,13 @@ async def measure(
             "Worker__PollIntervalSeconds": "0.5",
             "Worker__Modules": '["tests.workers", "bench.workers"]',
         },
+        broker=broker,
     )
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(MONGODB_URI, tz_aware=True)
     # Every topic the app subscribes to: a new consumer group reads a stream from its start, and
     # would take what an earlier configuration, or the e2e suite (thousands of work items after
     # its fault suite), left there.
-    empty_streams([*TEST_TOPICS, *(topic for topic, _, _ in HANDLERS.values())])
+    empty_streams([*TEST_TOPICS, *(topic for topic, _, _ in HANDLERS.values())], broker=broker)
     await asyncio.to_thread(deployment.start)
     try:
         ports = range(instances)
@@ -185,13 +193,22 @@ async def main(argv: list[str]) -> None:
         await _record_pass(args.events, args.record_pass)
         return
     uptime = time.time() - psutil.Process(database_pid()).create_time()
+    broker = pubsub_of_environment()
     with tempfile.TemporaryDirectory() as tmp:
-        one, profiles = await measure(1, args.events, Path(tmp), profile_seconds=args.profile)
-        three, _ = await measure(3, args.events, Path(tmp))
-        batched, _ = await measure(1, args.events, Path(tmp), handler="batch")
-        once, _ = await measure(1, args.events, Path(tmp), handler="transactional")
-        limited, _ = await measure(1, args.events, Path(tmp), handler="limited")
-    ours = [one, three, batched, once, limited]
+        folder = Path(tmp)
+        one, profiles = await measure(
+            1, args.events, folder, profile_seconds=args.profile, broker=broker
+        )
+        three, _ = await measure(3, args.events, folder, broker=broker)
+        batched, _ = await measure(1, args.events, folder, handler="batch", broker=broker)
+        if broker == "redis":
+            once, _ = await measure(1, args.events, folder, handler="transactional")
+            limited, _ = await measure(1, args.events, folder, handler="limited")
+            ours = [one, three, batched, once, limited]
+        else:
+            # Both brokers in one run; the forms that cost the same on either are left out.
+            on_redis, _ = await measure(1, args.events, folder)
+            ours = [one, three, batched, on_redis]
     peers = [await measure_peer(name, args.events) for name in ("dramatiq", "taskiq")]
     best = max(peers, key=lambda peer: peer.events_per_second)
     lines = [
@@ -207,7 +224,7 @@ async def main(argv: list[str]) -> None:
     )
     for result in (one, three):
         lines.append(f"cron tick to run start under that load, {result.name}: {_cron_line(result)}")
-    record_events = args.python_server_events
+    record_events = args.python_server_events if broker == "redis" else 0
     python_server = _on_python_server(record_events) if record_events else []
     if python_server:
         lines.append(f"for the record, on secantusd-py (a fresh store, {record_events} items):")
@@ -215,18 +232,20 @@ async def main(argv: list[str]) -> None:
         lines += [_row(result, best_there) for result in python_server]
     sys.stdout.write("\n".join(lines) + "\n")
     RESULTS.mkdir(exist_ok=True)
+    tag = "" if broker == "redis" else f"-{broker}"
     if profiles:
         text = "\n".join(line for profile in profiles for line in profile.lines()) + "\n"
         sys.stdout.write(text)
-        (RESULTS / f"{date.today().isoformat()}-profile.txt").write_text(text)
+        (RESULTS / f"{date.today().isoformat()}{tag}-profile.txt").write_text(text)
     report = {
         "events": args.events,
+        "broker": broker,
         "database_uptime_seconds": round(uptime),
         "results": [asdict(r) for r in [*ours, *peers]],
         "on_secantusd_py": [asdict(r) for r in python_server],
     }
-    (RESULTS / f"{date.today().isoformat()}.json").write_text(json.dumps(report, indent=2))
-    chart = RESULTS / f"{date.today().isoformat()}.png"
+    (RESULTS / f"{date.today().isoformat()}{tag}.json").write_text(json.dumps(report, indent=2))
+    chart = RESULTS / f"{date.today().isoformat()}{tag}.png"
     draw([*ours, *peers], f"{args.events} work items, one insert each ({date.today()})", chart)
     sys.stdout.write(f"written: {chart}\n")
 

@@ -10,6 +10,8 @@ named `<app-id>-<i>` in the run history. Placement, scheduler, Redis and MongoDB
 """
 
 import argparse
+import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,33 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+BROKERS = ("redis", "kafka")
+"""What `PUBSUB` may name: the event bus the `pubsub` component runs on (Redis streams unless
+told otherwise)."""
+
+
+def pubsub_of_environment() -> str:
+    broker = os.environ.get("PUBSUB") or "redis"
+    if broker not in BROKERS:
+        raise SystemExit(f"PUBSUB={broker!r}: expected one of {', '.join(BROKERS)}")
+    return broker
+
+
+def components_for(broker: str) -> Path:
+    """The folder of components daprd reads: `components/` itself on Redis; on Kafka a copy of
+    it under the stack's state folder with `components/kafka/pubsub.yaml` as its `pubsub`
+    (two components of one name cannot sit in one folder)."""
+    local = ROOT / "components"
+    if broker == "redis":
+        return local
+    folder = Path(os.environ.get("STATE_DIR", ROOT / ".state")) / f"components-{broker}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.yaml"):
+        stale.unlink()
+    for component in local.glob("*.yaml"):
+        shutil.copy(component, folder / component.name)
+    shutil.copy(local / broker / "pubsub.yaml", folder / "pubsub.yaml")
+    return folder
 
 
 def scaled_run_file(
@@ -29,11 +58,14 @@ def scaled_run_file(
     metrics_port: int,
     env: dict[str, str],
     extra_resources: list[str],
+    broker: str = "redis",
 ) -> dict[str, Any]:
     spec: dict[str, Any] = yaml.safe_load((ROOT / "dapr.yaml").read_text())
     common = spec["common"]
     # Absolute paths: the file may be written anywhere.
-    common["resourcesPaths"] = [str(ROOT / p) for p in common["resourcesPaths"]] + extra_resources
+    (components,) = common["resourcesPaths"]
+    assert Path(components) == Path("components"), "dapr.yaml reads ./components"
+    common["resourcesPaths"] = [str(components_for(broker)), *extra_resources]
     common["configFilePath"] = str(ROOT / common["configFilePath"])
     (template,) = spec["apps"]
     apps = []
@@ -79,6 +111,7 @@ def main(argv: list[str]) -> None:
         metrics_port=args.metrics_port,
         env=env,
         extra_resources=[str(Path(d).resolve()) for d in args.resources],
+        broker=pubsub_of_environment(),
     )
     yaml.safe_dump(spec, sys.stdout, sort_keys=False)
 

@@ -102,6 +102,29 @@ running_mongo_server() {
         echo "not started here"
 }
 
+# Kafka (PUBSUB=kafka): a one-node KRaft broker whose data lives in $STATE_DIR/kafka, formatted
+# the first time. Ready once it says so in its log and takes connections.
+kafka_ok() {
+    grep -q "Kafka Server started" "$STATE_DIR/logs/kafka.log" 2>/dev/null &&
+        (exec 3<>"/dev/tcp/127.0.0.1/$KAFKA_PORT") 2>/dev/null
+}
+start_kafka() {
+    local libs config="$STATE_DIR/kafka.properties"
+    libs=$("$here/fetch-kafka.sh")
+    sed -e "s|@STATE_DIR@|$STATE_DIR|" -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" \
+        -e "s|@KAFKA_CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
+        "$here/kafka/server.properties" >"$config"
+    local java=(java -Xms256m -Xmx1g -Dlog4j2.configurationFile="$here/kafka/log4j2.properties"
+        -cp "$libs/*")
+    if [[ ! -f "$STATE_DIR/kafka/meta.properties" ]]; then
+        log "kafka: formatting $STATE_DIR/kafka"
+        local cluster
+        cluster=$("${java[@]}" kafka.tools.StorageTool random-uuid)
+        "${java[@]}" kafka.tools.StorageTool format -t "$cluster" -c "$config" >/dev/null
+    fi
+    start kafka kafka_ok "${java[@]}" kafka.Kafka "$config"
+}
+
 install_redis
 secantus_build=
 if [[ "${MONGO_SERVER:-rs}" != py ]] && ! mongo_ok; then
@@ -136,6 +159,11 @@ start scheduler scheduler_ok "$DAPR_HOME/bin/scheduler" --listen-address 127.0.0
     --etcd-client-port "$SCHEDULER_ETCD_PORT" --etcd-client-listen-address 127.0.0.1 \
     --etcd-initial-cluster dapr-scheduler-server-0=http://127.0.0.1:2380 \
     --override-broadcast-host-port "127.0.0.1:$SCHEDULER_PORT"
+if [[ "${PUBSUB:-redis}" == kafka ]]; then
+    start_kafka
+fi
 mongo_name=$(basename "$mongo_bin")
 $mongo_was_up && mongo_name=$(running_mongo_server)
-log "up: redis :$REDIS_PORT, mongodb :$MONGO_PORT ($mongo_name), placement :$PLACEMENT_PORT, scheduler :$SCHEDULER_PORT"
+kafka_said=""
+[[ "${PUBSUB:-redis}" == kafka ]] && kafka_said=", kafka :$KAFKA_PORT"
+log "up: redis :$REDIS_PORT, mongodb :$MONGO_PORT ($mongo_name), placement :$PLACEMENT_PORT, scheduler :$SCHEDULER_PORT$kafka_said"

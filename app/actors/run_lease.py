@@ -17,11 +17,7 @@ class RunLease(Actor, RunLeaseInterface):
         instance = str(request["instance"])
         now = datetime.now(UTC)
         _, lease = await self._state_manager.try_get_state(_LEASE)
-        if (
-            lease
-            and lease["holder"] != instance
-            and as_moment(lease["expires_at"]) > now
-        ):
+        if lease and lease["holder"] != instance and as_moment(lease["expires_at"]) > now:
             return {"granted": False, **lease}
         lease = {
             "holder": instance,

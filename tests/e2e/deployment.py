@@ -24,7 +24,8 @@ from pymongo import AsyncMongoClient
 
 from app.dapr.dead_letters import DEAD_LETTER_TOPIC
 from app.db.mongo import Database
-from stack.scale import scaled_run_file
+from stack.scale import pubsub_of_environment, scaled_run_file
+from tests.e2e import kafka
 from tests.support import MONGODB_URI, eventually_sync, uri_with_database
 from tests.tallies import PLAIN_TOPIC, TRANSACTIONAL_TOPIC
 from tests.workers import (
@@ -232,8 +233,10 @@ def prepare_worker(
     instances: int = 1,
     resources: list[Path] | None = None,
     cli_env: dict[str, str] | None = None,
+    broker: str | None = None,
 ) -> RunningWorker:
-    """The run file of `stack/scale.py` (what `make run-scaled` runs), for the tests."""
+    """The run file of `stack/scale.py` (what `make run-scaled` runs), for the tests; its
+    `pubsub` on `broker` (by default, what PUBSUB names)."""
     spec = scaled_run_file(
         instances=instances,
         app_id=app_id,
@@ -251,6 +254,7 @@ def prepare_worker(
             **env,
         },
         extra_resources=[str(path) for path in resources or []],
+        broker=broker or pubsub_of_environment(),
     )
     run_file = tmp / f"dapr.{app_id}.yaml"
     run_file.write_text(yaml.safe_dump(spec))
@@ -350,9 +354,12 @@ TEST_TOPICS = [
 ]
 
 
-def empty_streams(topics: list[str] | None = None) -> None:
-    """Deletes the topics' Redis streams. A new consumer group reads a stream from its start:
-    what an earlier run published would be delivered again."""
+def empty_streams(topics: list[str] | None = None, *, broker: str | None = None) -> None:
+    """Deletes the topics' Redis streams (on Kafka, their messages). A new consumer group reads
+    a stream from its start: what an earlier run published would be delivered again."""
+    if (broker or pubsub_of_environment()) == "kafka":
+        kafka.truncate(topics or TEST_TOPICS)
+        return
     redis_cli("DEL", *(topics or TEST_TOPICS), check=True)
 
 

@@ -24,6 +24,7 @@ from pymongo import AsyncMongoClient
 
 from app.db.mongo import Database
 from app.workers.builtin.message_queue import TOPIC as WORK_QUEUE
+from stack.scale import pubsub_of_environment
 from tests.e2e.deployment import (
     Ports,
     RunningWorker,
@@ -302,6 +303,10 @@ async def test_steady_events_survive_every_fault_of_the_stack(
     step("Redis restarted")
     await asyncio.to_thread(restart_stack_service, "redis")
     await asyncio.sleep(5)
+    if pubsub_of_environment() == "kafka":
+        step("Kafka broker restarted")
+        await asyncio.to_thread(restart_stack_service, "kafka")
+        await asyncio.sleep(5)
     publisher.stop()
     await publishing
     steps.append(f"publishes refused or unanswered, sent again: {publisher.failed_attempts}")

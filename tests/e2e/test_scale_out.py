@@ -19,6 +19,7 @@ from pymongo import AsyncMongoClient
 
 from app.db.mongo import Database, Document
 from app.workers.builtin.message_queue import TOPIC as WORK_QUEUE
+from stack.scale import pubsub_of_environment
 from tests.e2e.customers import progress_reaching, seed_customers
 from tests.e2e.deployment import CLUSTER_PORTS, RunningWorker, database_of, running_cluster
 from tests.support import eventually, run_reaching, trigger, unique_database
@@ -135,6 +136,43 @@ async def test_the_events_of_one_key_run_one_at_a_time_across_instances(
     for ledger in ledgers:
         assert ledger["most_in_flight"] == 1, f"{ledger['_id']}: two entries at once"
         assert sorted(ledger["entries"]) == list(range(12))
+
+
+@pytest.mark.skipif(
+    pubsub_of_environment() != "kafka",
+    reason="Redis streams deliver up to `concurrency` messages at once, in no order",
+)
+async def test_on_kafka_a_keys_events_published_with_it_as_partition_key_run_in_publish_order(
+    cluster: RunningWorker, db: Database
+) -> None:
+    """One key's events, sent one after the other with the key as Kafka's partition key, stay
+    in one partition, which daprd delivers in order, one at a time: they run in that order
+    (Redis promises one at a time, not the order: the test above)."""
+    accounts = [f"kafka-{uuid.uuid4().hex[:6]}" for _ in range(4)]
+    entries = 12
+
+    async def publish_in_order(http: httpx.AsyncClient, n: int, account: str) -> None:
+        for seq in range(entries):
+            response = await http.post(
+                f"{cluster.sidecar_url_of((n + seq) % INSTANCES)}/v1.0/publish/pubsub/"
+                + ORDERED_TOPIC,
+                params={"metadata.partitionKey": account},
+                json={"account": account, "seq": seq, "sleep_ms": 20},
+            )
+            assert response.status_code == 204, response.text
+
+    async with httpx.AsyncClient() as http:
+        await asyncio.gather(*(publish_in_order(http, n, a) for n, a in enumerate(accounts)))
+
+    async def all_entries() -> list[Document] | None:
+        ledgers = await db["test_ledgers"].find({"_id": {"$in": accounts}}).to_list()
+        done = [ledger for ledger in ledgers if len(ledger.get("entries", [])) == entries]
+        return ledgers if len(done) == len(accounts) else None
+
+    ledgers = await eventually(all_entries, within=120, what="every ledger entry")
+    for ledger in ledgers:
+        assert ledger["most_in_flight"] == 1, f"{ledger['_id']}: two entries at once"
+        assert ledger["entries"] == list(range(entries)), f"{ledger['_id']}: out of order"
 
 
 async def test_a_jobs_api_schedule_fires_once_per_occurrence(

@@ -101,3 +101,24 @@ def test_kubernetes_checks_app_health_as_the_local_run_file_does() -> None:
     assert int(annotations["dapr.io/app-health-probe-interval"]) == app["appHealthProbeInterval"]
     assert int(annotations["dapr.io/app-health-probe-timeout"]) == app["appHealthProbeTimeout"]
     assert int(annotations["dapr.io/app-health-threshold"]) == app["appHealthThreshold"]
+
+
+def test_the_kafka_pubsub_is_the_same_component_locally_and_on_kubernetes() -> None:
+    (local,) = _documents(ROOT / "components" / "kafka" / "pubsub.yaml")
+    (cluster,) = _documents(ROOT / "deploy" / "kubernetes" / "pubsub-kafka.yaml")
+    (redis,) = [
+        doc
+        for doc in _documents(ROOT / "deploy" / "kubernetes" / "dapr-components.yaml")
+        if doc["metadata"]["name"] == "pubsub"
+    ]
+
+    assert local["metadata"]["name"] == cluster["metadata"]["name"] == redis["metadata"]["name"]
+    assert local["spec"]["type"] == cluster["spec"]["type"] == "pubsub.kafka"
+    settings = {"initialOffset", "consumeRetryEnabled", "sessionTimeout", "heartbeatInterval"}
+
+    def of(component: dict[str, Any]) -> dict[str, str]:
+        pairs = {item["name"]: item.get("value") for item in component["spec"]["metadata"]}
+        return {name: value for name, value in pairs.items() if name in settings}
+
+    assert of(local) == of(cluster)
+    assert set(of(local)) == settings
