@@ -64,3 +64,42 @@ def truncate(topics: list[str]) -> None:
             "--offset-json-file",
             file.name,
         )
+
+
+def where(topic: str, texts: list[str]) -> list[str]:
+    """Where each message of the topic holding one of `texts` sits (`partition/offset`), read
+    from the oldest kept: for a missing event, whether it reached the broker at all."""
+    read = _tool(
+        "org.apache.kafka.tools.consumer.ConsoleConsumer",
+        "--bootstrap-server",
+        BOOTSTRAP,
+        "--topic",
+        topic,
+        "--from-beginning",
+        "--timeout-ms",
+        "15000",
+        "--property",
+        "print.partition=true",
+        "--property",
+        "print.offset=true",
+    )
+    found = []
+    for line in read.splitlines():
+        for text in texts:
+            if text in line:
+                place = " ".join(line.split("\t")[:2])
+                found.append(f"{text} at {place}")
+    return found
+
+
+def committed(group: str) -> str:
+    """The consumer group's committed offsets and log ends, per partition, as Kafka prints them
+    (a committed offset past a missing event's: acknowledged without being applied)."""
+    return _tool(
+        "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+        "--bootstrap-server",
+        BOOTSTRAP,
+        "--describe",
+        "--group",
+        group,
+    )

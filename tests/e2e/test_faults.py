@@ -25,6 +25,7 @@ from pymongo import AsyncMongoClient
 from app.db.mongo import Database
 from app.workers.builtin.message_queue import TOPIC as WORK_QUEUE
 from stack.scale import pubsub_of_environment
+from tests.e2e import kafka
 from tests.e2e.deployment import (
     Ports,
     RunningWorker,
@@ -125,8 +126,14 @@ async def settled(db: Database, scenario: str, ids: list[str], within: float) ->
         outcome = await eventually(nothing_missing, within=within, interval=2, what=scenario)
     except AssertionError:
         outcome = await reconcile(db, scenario, ids)
-        print(f"\n[reliability] missing, with their runs: {await missing_runs(db, ids)}")  # noqa: T201
-        print(f"\n[reliability] the stream's consumers: {pending_in_redis()}")  # noqa: T201
+        runs = await missing_runs(db, ids)
+        print(f"\n[reliability] missing, with their runs: {runs}")  # noqa: T201
+        if pubsub_of_environment() == "kafka":
+            found = kafka.where(WORK_QUEUE, list(runs)[:20])
+            print(f"\n[reliability] in the topic: {found}")  # noqa: T201
+            print(f"\n[reliability] the group:\n{kafka.committed('worker-faults')}")  # noqa: T201
+        else:
+            print(f"\n[reliability] the stream's consumers: {pending_in_redis()}")  # noqa: T201
     print(f"\n[reliability] {outcome.line()}")  # noqa: T201
     record(outcome)
     return outcome
