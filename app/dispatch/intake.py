@@ -146,15 +146,11 @@ class RunIntake:
         were sent; with the pause's `drop`, a skipped (cancelled) run."""
         since = f"paused by {pause.by} at {pause.paused_at.isoformat(timespec='seconds')}"
         if pause.drop:
-            now = utc_now()
-            skipped = JobRun.new(
+            skipped = JobRun.skipped(
                 id=self.parts.runs.new_id(),
                 job=job,
                 trigger=trigger,
-                at=now,
                 payload=valid.stored,
-                status=RunStatus.CANCELLED,
-                finished_at=now,
                 instance=self.parts.instance,
                 error=RunError(type="Skipped", message=f"{since}, its deliveries dropped"),
             )
@@ -261,15 +257,11 @@ class RunIntake:
     ) -> Submission:
         """A tick (or a schedule's firing) its job's overlap policy skips, recorded as a
         cancelled run with the reason, under the occurrence's key."""
-        now = utc_now()
-        skipped = JobRun.new(
+        skipped = JobRun.skipped(
             id=self.parts.runs.new_id(),
             job=job,
             trigger=trigger,
-            at=now,
             payload=None,
-            status=RunStatus.CANCELLED,
-            finished_at=now,
             instance=self.parts.instance,
             error=RunError(type="OverlapSkipped", message=f"tick skipped: {reason}"),
         )

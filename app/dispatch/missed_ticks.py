@@ -23,10 +23,9 @@ from typing import Any
 from loguru import logger
 
 from app.actors.client import ActorUnavailable
-from app.core.clock import utc_now
 from app.dispatch.engine import EngineParts
 from app.dispatch.intake import RunIntake
-from app.models.runs import JobRun, RunError, RunStatus, RunTrigger
+from app.models.runs import JobRun, RunError, RunTrigger
 from app.repositories.pauses import PauseRepository
 from app.repositories.schedules import ScheduleRepository
 from app.workers.registry import CatchUp, Job
@@ -221,21 +220,17 @@ class MissedTicks:
 
     async def _skip(self, job: Job, planned: CatchUpRun, schedule: str | None) -> JobRun | None:
         """catch_up="none": the window recorded as one cancelled run, run by nobody."""
-        now = utc_now()
         trigger = RunTrigger(
             type="cron" if schedule is None else "schedule",
             schedule=schedule,
             tick=planned.tick,
             missed_ticks=planned.missed,
         )
-        skip = JobRun.new(
+        skip = JobRun.skipped(
             id=self._parts.runs.new_id(),
             job=job,
             trigger=trigger,
-            at=now,
             payload=None,
-            status=RunStatus.CANCELLED,
-            finished_at=now,
             instance=self._parts.instance,
             error=RunError(
                 type="MissedTicksSkipped",

@@ -6,6 +6,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from app.core.clock import utc_now
 from app.core.trace_context import current_trace
 
 JobKind = Literal["scheduled", "event", "queue", "data", "integration", "manual", "workflow"]
@@ -155,4 +156,30 @@ class JobRun(BaseModel):
             payload=payload,
             **current_trace(),
             **fields,
+        )
+
+    @classmethod
+    def skipped(
+        cls,
+        *,
+        id: str,
+        job: JobSpec,
+        trigger: RunTrigger,
+        payload: Any,
+        instance: str,
+        error: "RunError",
+    ) -> "JobRun":
+        """An occurrence recorded and not run (a pause that drops, an overlap policy, missed
+        ticks with catch_up="none"): cancelled at once, `error` saying why."""
+        now = utc_now()
+        return cls.new(
+            id=id,
+            job=job,
+            trigger=trigger,
+            at=now,
+            payload=payload,
+            status=RunStatus.CANCELLED,
+            finished_at=now,
+            instance=instance,
+            error=error,
         )
