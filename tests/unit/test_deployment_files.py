@@ -114,7 +114,15 @@ def test_the_kafka_pubsub_is_the_same_component_locally_and_on_kubernetes() -> N
 
     assert local["metadata"]["name"] == cluster["metadata"]["name"] == redis["metadata"]["name"]
     assert local["spec"]["type"] == cluster["spec"]["type"] == "pubsub.kafka"
-    settings = {"initialOffset", "consumeRetryEnabled", "sessionTimeout", "heartbeatInterval"}
+    settings = {
+        "initialOffset",
+        "consumeRetryEnabled",
+        "backOffPolicy",
+        "backOffDuration",
+        "backOffMaxRetries",
+        "sessionTimeout",
+        "heartbeatInterval",
+    }
 
     def of(component: dict[str, Any]) -> dict[str, str]:
         pairs = {item["name"]: item.get("value") for item in component["spec"]["metadata"]}
@@ -122,3 +130,16 @@ def test_the_kafka_pubsub_is_the_same_component_locally_and_on_kubernetes() -> N
 
     assert of(local) == of(cluster)
     assert set(of(local)) == settings
+
+
+def test_on_kafka_a_failed_delivery_never_lets_its_partition_move_past_it() -> None:
+    """components-contrib's Kafka consumer, without its own retry, goes on to a partition's next
+    message after a failed one, and marking that one commits past the failure (a loss the fault
+    suite found on Kafka). With its retry, a failure on a closed session ends the loop unmarked,
+    and any other is retried without end."""
+    (component,) = _documents(ROOT / "components" / "kafka" / "pubsub.yaml")
+    settings = {item["name"]: item["value"] for item in component["spec"]["metadata"]}
+
+    assert settings["consumeRetryEnabled"] == "true"
+    assert settings["backOffPolicy"] == "constant"
+    assert settings["backOffMaxRetries"] == "-1"
