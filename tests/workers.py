@@ -132,7 +132,20 @@ class LedgerEntry(BaseModel):
 async def ordered_ledger(entry: LedgerEntry, ctx: JobContext) -> dict[str, Any]:
     """Appends to an account's ledger, and records how many entries of it were in flight at
     once, across all instances."""
-    accounts = ctx.db["test_ledgers"]
+    return await _append_to_ledger(entry, ctx, ctx.db["test_ledgers"])
+
+
+KEYED_TOPIC = "keyed-events"
+
+
+@registry.event_handler(topic=KEYED_TOPIC, payload=LedgerEntry, name="keyed_ledger")
+async def keyed_ledger(entry: LedgerEntry, ctx: JobContext) -> dict[str, Any]:
+    """The same ledger with no `ordered_by`: no key sequencer, whatever order the broker
+    delivers in (on Kafka, a partition key's)."""
+    return await _append_to_ledger(entry, ctx, ctx.db["test_keyed_ledgers"])
+
+
+async def _append_to_ledger(entry: LedgerEntry, ctx: JobContext, accounts: Any) -> dict[str, Any]:
     document = await accounts.find_one_and_update(
         {"_id": entry.account},
         {"$inc": {"in_flight": 1}},

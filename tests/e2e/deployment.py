@@ -31,6 +31,7 @@ from tests.tallies import PLAIN_TOPIC, TRANSACTIONAL_TOPIC
 from tests.workers import (
     BATCH_TOPIC,
     FLAKY_TOPIC,
+    KEYED_TOPIC,
     ORDERED_TOPIC,
     PAUSABLE_TOPIC,
     SLOW_QUEUE_TOPIC,
@@ -344,6 +345,7 @@ TEST_TOPICS = [
     "work-items",
     FLAKY_TOPIC,
     ORDERED_TOPIC,
+    KEYED_TOPIC,
     SLOW_QUEUE_TOPIC,
     BATCH_TOPIC,
     DEAD_LETTER_TOPIC,

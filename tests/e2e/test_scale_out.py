@@ -23,7 +23,7 @@ from stack.scale import pubsub_of_environment
 from tests.e2e.customers import progress_reaching, seed_customers
 from tests.e2e.deployment import CLUSTER_PORTS, RunningWorker, database_of, running_cluster
 from tests.support import eventually, run_reaching, trigger, unique_database
-from tests.workers import ORDERED_TOPIC, TALLY_CHUNKS, WORKFLOW_PIECES
+from tests.workers import KEYED_TOPIC, ORDERED_TOPIC, TALLY_CHUNKS, WORKFLOW_PIECES
 
 pytestmark = pytest.mark.e2e
 
@@ -142,20 +142,25 @@ async def test_the_events_of_one_key_run_one_at_a_time_across_instances(
     pubsub_of_environment() != "kafka",
     reason="Redis streams deliver up to `concurrency` messages at once, in no order",
 )
+@pytest.mark.parametrize(
+    ("topic", "ledgers"),
+    [(ORDERED_TOPIC, "test_ledgers"), (KEYED_TOPIC, "test_keyed_ledgers")],
+    ids=["ordered_by, with the key sequencer", "no ordered_by, no sequencer"],
+)
 async def test_on_kafka_a_keys_events_published_with_it_as_partition_key_run_in_publish_order(
-    cluster: RunningWorker, db: Database
+    cluster: RunningWorker, db: Database, topic: str, ledgers: str
 ) -> None:
     """One key's events, sent one after the other with the key as Kafka's partition key, stay
     in one partition, which daprd delivers in order, one at a time: they run in that order
-    (Redis promises one at a time, not the order: the test above)."""
+    (Redis promises one at a time, not the order: the test above), with the key sequencer and,
+    for events whose first attempt succeeds, without it."""
     accounts = [f"kafka-{uuid.uuid4().hex[:6]}" for _ in range(4)]
     entries = 12
 
     async def publish_in_order(http: httpx.AsyncClient, n: int, account: str) -> None:
         for seq in range(entries):
             response = await http.post(
-                f"{cluster.sidecar_url_of((n + seq) % INSTANCES)}/v1.0/publish/pubsub/"
-                + ORDERED_TOPIC,
+                f"{cluster.sidecar_url_of((n + seq) % INSTANCES)}/v1.0/publish/pubsub/{topic}",
                 params={"metadata.partitionKey": account},
                 json={"account": account, "seq": seq, "sleep_ms": 20},
             )
@@ -165,12 +170,11 @@ async def test_on_kafka_a_keys_events_published_with_it_as_partition_key_run_in_
         await asyncio.gather(*(publish_in_order(http, n, a) for n, a in enumerate(accounts)))
 
     async def all_entries() -> list[Document] | None:
-        ledgers = await db["test_ledgers"].find({"_id": {"$in": accounts}}).to_list()
-        done = [ledger for ledger in ledgers if len(ledger.get("entries", [])) == entries]
-        return ledgers if len(done) == len(accounts) else None
+        written = await db[ledgers].find({"_id": {"$in": accounts}}).to_list()
+        done = [ledger for ledger in written if len(ledger.get("entries", [])) == entries]
+        return written if len(done) == len(accounts) else None
 
-    ledgers = await eventually(all_entries, within=120, what="every ledger entry")
-    for ledger in ledgers:
+    for ledger in await eventually(all_entries, within=120, what="every ledger entry"):
         assert ledger["most_in_flight"] == 1, f"{ledger['_id']}: two entries at once"
         assert ledger["entries"] == list(range(entries)), f"{ledger['_id']}: out of order"
 
