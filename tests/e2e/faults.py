@@ -92,16 +92,20 @@ class FaultInjector:
     def restart_sidecar(self, image: ProcessImage, n: int) -> None:
         self.restart(image, port=self.worker.ports.http + n)
 
-    def stop_all(self) -> None:
+    def stop_all(self, grace_seconds: float = 20) -> None:
         for process in self.restarted:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
         for process in self.restarted:
             try:
-                process.wait(timeout=20)
+                process.wait(timeout=grace_seconds)
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
+                # Reaped, or its Popen is collected still "running" later, and pytest fails
+                # whichever test is running then (CI: an app whose shutdown outlasted 20 s on
+                # a busy machine failed the poison test, another an integration test).
+                process.wait(timeout=20)
 
     def _kill(self, port: int) -> ProcessImage:
         (pid,) = _pids_listening(port)
