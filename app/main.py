@@ -97,7 +97,11 @@ def create_app(
     _include_routes(app, settings, registry)
     # Innermost of ours: the gate and the body limit stand in front of the delivery lane too.
     app.add_middleware(DeliveryLane)
-    app.add_middleware(BodyLimit, max_bytes=settings.api.max_request_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.api.max_request_bytes,
+        bulk_max_bytes=settings.api.max_request_bytes * settings.worker.max_in_flight,
+    )
     app.add_middleware(
         AccessGate,
         sidecar_token=settings.dapr.app_api_token,

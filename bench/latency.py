@@ -21,6 +21,7 @@ async def publish_to_applied_ms(
     *,
     rate: float,
     seconds: float,
+    topic: str = TOPIC,
 ) -> dict[str, float]:
     """p50 and p99 of (the run's finished_at - the moment its event was published), in ms."""
     prefix = f"lat-{uuid.uuid4().hex[:6]}"
@@ -35,7 +36,7 @@ async def publish_to_applied_ms(
             calls.append(
                 asyncio.create_task(
                     http.post(
-                        f"{deployment.sidecar_url}/v1.0/publish/pubsub/{TOPIC}",
+                        f"{deployment.sidecar_url}/v1.0/publish/pubsub/{topic}",
                         json=item_event(item_id, source="bench"),
                         headers={"content-type": "application/cloudevents+json"},
                     )

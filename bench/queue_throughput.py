@@ -61,6 +61,7 @@ OFFERED_RATE = 200.0
 # The handler the items go to: (topic, collection, what the result's name adds).
 HANDLERS = {
     "one": (bench_workers.TOPIC, bench_workers.COLLECTION, ""),
+    "bulk": (bench_workers.BULK_TOPIC, bench_workers.BULK_COLLECTION, ", bulk delivery"),
     "batch": (bench_workers.BATCH_TOPIC, bench_workers.BATCH_COLLECTION, ", batch handler"),
     "transactional": (
         bench_workers.TRANSACTIONAL_TOPIC,
@@ -80,8 +81,10 @@ async def measure(
     profile_seconds: float = 0,
     broker: str = "redis",
 ) -> tuple[Result, list[Profile]]:
-    """`handler`: the one-event handler, the batch handler (one bulk insert per call), or the
-    one-event handler with `transactional=True`, or with `max_running` (never reached).
+    """`handler`: the one-event handler (on a topic delivered one event per request, or on a
+    bulk-subscribed one: `bulk`), the batch handler (one bulk insert per call, its topic
+    bulk-subscribed), or the one-event handler with `transactional=True`, or with
+    `max_running` (never reached).
     `broker`: the event bus its `pubsub` runs on (Redis streams or Kafka)."""
     topic, collection, suffix = HANDLERS[handler]
     if broker != "redis":
@@ -148,8 +151,10 @@ async def measure(
         requests = await requests_served(mongo) - requests_before
         cron = await tick_to_start_ms(mongo[deployment.database], since=began)
         latency = (
-            await publish_to_applied_ms(deployment, mongo, rate=OFFERED_RATE, seconds=10)
-            if instances == 1 and handler == "one"
+            await publish_to_applied_ms(
+                deployment, mongo, rate=OFFERED_RATE, seconds=10, topic=topic
+            )
+            if instances == 1 and handler in ("one", "bulk")
             else {}
         )
         name = f"aevatar-worker, {instances} instance{'s' if instances > 1 else ''}{suffix}"
@@ -199,16 +204,17 @@ async def main(argv: list[str]) -> None:
         one, profiles = await measure(
             1, args.events, folder, profile_seconds=args.profile, broker=broker
         )
+        bulk, _ = await measure(1, args.events, folder, handler="bulk", broker=broker)
         three, _ = await measure(3, args.events, folder, broker=broker)
         batched, _ = await measure(1, args.events, folder, handler="batch", broker=broker)
         if broker == "redis":
             once, _ = await measure(1, args.events, folder, handler="transactional")
             limited, _ = await measure(1, args.events, folder, handler="limited")
-            ours = [one, three, batched, once, limited]
+            ours = [one, bulk, three, batched, once, limited]
         else:
             # Both brokers in one run; the forms that cost the same on either are left out.
             on_redis, _ = await measure(1, args.events, folder)
-            ours = [one, three, batched, on_redis]
+            ours = [one, bulk, three, batched, on_redis]
     peers = [await measure_peer(name, args.events) for name in ("dramatiq", "taskiq")]
     best = max(peers, key=lambda peer: peer.events_per_second)
     lines = [
@@ -219,7 +225,8 @@ async def main(argv: list[str]) -> None:
     lines += [_row(result, best.events_per_second) for result in [*ours, *peers]]
     lines.append(
         f"publish-to-applied at {OFFERED_RATE:g} events/s offered (open loop, 1 instance): "
-        f"p50 {one.latency_ms['p50']} ms, p99 {one.latency_ms['p99']} ms; "
+        f"p50 {one.latency_ms['p50']} ms, p99 {one.latency_ms['p99']} ms; with bulk delivery "
+        f"p50 {bulk.latency_ms['p50']} ms, p99 {bulk.latency_ms['p99']} ms; "
         f"worker RSS at the end: {one.rss_mb} MB (1 instance), {three.rss_mb} MB (of 3)"
     )
     for result in (one, three):

@@ -1,5 +1,6 @@
 """The benchmark's workers: the peers' work (one insert per item), loaded through Worker:Modules,
-in the one-event form, in the batch form (one bulk insert per call), transactional (the
+in the one-event form (on a topic delivered one event per request, and on a bulk-subscribed
+one), in the batch form (one bulk insert per call), transactional (the
 insert committed with the run's marker, once) and limited across instances (`max_running`).
 
 An attempt that finds its item stored already (an earlier attempt of the same run stored it
@@ -15,6 +16,8 @@ from app.workers import BatchContext, Flow, JobContext, Steps, registry
 
 TOPIC = "bench-items"
 COLLECTION = "bench_items"
+BULK_TOPIC = "bench-bulk-items"
+BULK_COLLECTION = "bench_bulk_items"
 BATCH_TOPIC = "bench-batch-items"
 BATCH_COLLECTION = "bench_batch_items"
 TRANSACTIONAL_TOPIC = "bench-transactional-items"
@@ -33,6 +36,18 @@ class BenchItem(BaseModel):
 async def insert_bench_item(item: BenchItem, ctx: JobContext) -> dict[str, Any]:
     try:
         await ctx.db[COLLECTION].insert_one({"_id": item.item_id})
+    except DuplicateKeyError:
+        return {"inserted": False}
+    return {"inserted": True}
+
+
+@registry.queue_processor(
+    topic=BULK_TOPIC, payload=BenchItem, concurrency=16, name="BenchBulkInsert", bulk=True
+)
+async def insert_bulk_delivered_item(item: BenchItem, ctx: JobContext) -> dict[str, Any]:
+    """The one-event handler on a bulk-subscribed topic (`bulk=True`)."""
+    try:
+        await ctx.db[BULK_COLLECTION].insert_one({"_id": item.item_id})
     except DuplicateKeyError:
         return {"inserted": False}
     return {"inserted": True}

@@ -21,6 +21,7 @@ from app.workers import (
     Steps,
     registry,
 )
+from app.workers.builtin.message_queue import WorkItem, process_work_item
 
 FLAKY_TOPIC = "flaky-events"
 
@@ -470,3 +471,18 @@ async def one_at_a_time(ctx: JobContext) -> None:
 @registry.manual(name="exclusive_job", overlap="skip", max_attempts=1)
 async def exclusive_job(ctx: JobContext) -> None:
     """A job a Jobs API schedule fires, never two runs at once: a firing meanwhile is skipped."""
+
+
+BULK_WORK_QUEUE = "work-items-bulk"
+
+
+@registry.queue_processor(
+    topic=BULK_WORK_QUEUE,
+    payload=WorkItem,
+    concurrency=4,
+    name="bulk_work_queue",
+    bulk=True,
+)
+async def bulk_work_queue(item: WorkItem, ctx: JobContext) -> object:
+    """The work-items queue's handler on a bulk-subscribed topic (the fault suite runs both)."""
+    return await process_work_item(item, ctx)

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
-SIDECAR_PREFIXES = ("/dapr/", "/actors/", "/events/", "/job/", "/dead-letters/")
+SIDECAR_PREFIXES = ("/dapr/", "/actors/", "/events/", "/bulk-events/", "/job/", "/dead-letters/")
 DASHBOARD_PREFIX = "/dashboard"
 READ_METHODS = frozenset({"GET", "HEAD"})
 

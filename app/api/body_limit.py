@@ -15,6 +15,9 @@ from app.core.errors import AevatarError
 
 # Deliveries, answered DROP; every other route (actor calls and bindings included) answers 413.
 DELIVERY_PREFIXES = ("/events/", "/dead-letters/")
+# A bulk delivery holds up to MaxInFlight events, each under the limit (the delivery lane drops
+# one over it); over `bulk_max_bytes` in all it is answered without statuses, which daprd retries.
+BULK_DELIVERY_PREFIX = "/bulk-events/"
 
 
 class BodyTooLarge(AevatarError):
@@ -22,17 +25,23 @@ class BodyTooLarge(AevatarError):
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, bulk_max_bytes: int) -> None:
         self._app = app
         self._max_bytes = max_bytes
+        self._bulk_max_bytes = bulk_max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
+        limit = (
+            self._bulk_max_bytes
+            if str(scope["path"]).startswith(BULK_DELIVERY_PREFIX)
+            else self._max_bytes
+        )
         declared = Headers(scope=scope).get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self._max_bytes:
-            await self._refuse(scope, receive, send, int(declared))
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(scope, receive, send, int(declared), limit)
             return
         received = 0
         started = False
@@ -42,7 +51,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self._max_bytes:
+                if received > limit:
                     raise BodyTooLarge
             return message
 
@@ -56,12 +65,19 @@ class BodyLimit:
         except BodyTooLarge:
             if started:
                 raise
-            await self._refuse(scope, receive, send, received)
+            await self._refuse(scope, receive, send, received, limit)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, size: int) -> None:
+    async def _refuse(
+        self, scope: Scope, receive: Receive, send: Send, size: int, limit: int
+    ) -> None:
         path = str(scope["path"])
-        reason = f"request body of {size} bytes or more is over the limit of {self._max_bytes}"
-        if path.startswith(DELIVERY_PREFIXES):
+        reason = f"request body of {size} bytes or more is over the limit of {limit}"
+        if path.startswith(BULK_DELIVERY_PREFIX):
+            logger.bind(path=path, bytes=size, limit=limit).error(
+                "bulk delivery too large: answered without statuses (daprd retries its entries)"
+            )
+            response = JSONResponse({"statuses": [], "reason": reason})
+        elif path.startswith(DELIVERY_PREFIXES):
             logger.bind(path=path, bytes=size, limit=self._max_bytes).warning(
                 "delivery too large: dropped (daprd dead-letters it)"
             )

@@ -77,6 +77,9 @@ class CommonOptions(TypedDict, total=False):
 
 class TopicOptions(CommonOptions, total=False):
     pubsub: str | None  # the Dapr pub/sub component of the topic; default Dapr:PubSubName
+    # daprd delivers the topic's events in bulk, one request per batch (app/api/delivery.py):
+    # cheaper per event, and every event of a delivery waits for the slowest first attempt.
+    bulk: bool
 
 
 class ManualOptions(CommonOptions, total=False):
@@ -137,6 +140,8 @@ class Job:
     concurrency_key: str | None = None
     rate_limit: RateLimit | None = None
     overlap: Overlap = "allow"
+    bulk: bool = False
+    """daprd delivers the topic's events in batches, one request each (bulk subscribe)."""
 
     @property
     def limits(self) -> FlowLimits:
@@ -340,7 +345,9 @@ class Registry:
         up to `max_batch`) and a `BatchContext`, and returns None or one result per item. Each
         event is still a run of its own, retried and dead-lettered on its own; a call that
         raises fails every run of its batch. For high-volume topics whose items can be written
-        with one bulk call."""
+        with one bulk call. Its topic is bulk-subscribed unless `bulk=False`: daprd then sends
+        the events a batch at a time, and the batch is what the handler gets."""
+        options.setdefault("bulk", True)
         register = self._register(
             kind="event", topic=topic, payload_model=payload, batch_size=max_batch, **options
         )

@@ -30,6 +30,7 @@ from tests.support import MONGODB_URI, eventually_sync, uri_with_database
 from tests.tallies import PLAIN_TOPIC, TRANSACTIONAL_TOPIC
 from tests.workers import (
     BATCH_TOPIC,
+    BULK_WORK_QUEUE,
     FLAKY_TOPIC,
     KEYED_TOPIC,
     ORDERED_TOPIC,
@@ -348,6 +349,7 @@ TEST_TOPICS = [
     KEYED_TOPIC,
     SLOW_QUEUE_TOPIC,
     BATCH_TOPIC,
+    BULK_WORK_QUEUE,
     DEAD_LETTER_TOPIC,
     WORKFLOW_TOPIC,
     TRANSACTIONAL_TOPIC,

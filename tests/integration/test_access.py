@@ -100,6 +100,11 @@ async def test_a_token_opens_only_its_own_audience(
     wrong = {"authorization": "Bearer operator-s3cre"}
     assert (await client.get("/api/jobs", headers=wrong)).status_code == 401
     assert (await client.post("/heartbeat-cron", headers=operator)).status_code == 401
+    bulk = "/bulk-events/pubsub/batched-items"
+    assert (await client.post(bulk, json={"entries": []}, headers=operator)).status_code == 401
+    assert (await client.post(bulk, json={"entries": []}, headers=sidecar)).json() == {
+        "statuses": []
+    }
 
 
 def test_every_path_has_exactly_one_audience() -> None:
@@ -108,6 +113,7 @@ def test_every_path_has_exactly_one_audience() -> None:
     assert audience_of("/healthz", bindings) is Audience.PUBLIC
     assert audience_of("/actors/RunLease/r1/method/Acquire", bindings) is Audience.SIDECAR
     assert audience_of("/heartbeat-cron", bindings) is Audience.SIDECAR
+    assert audience_of("/bulk-events/pubsub/work-items", bindings) is Audience.SIDECAR
     assert audience_of("/api/runs", bindings) is Audience.OPERATOR
     assert audience_of("/no/such/route", bindings) is Audience.OPERATOR
     assert audience_of("/dashboard", bindings) is Audience.DASHBOARD

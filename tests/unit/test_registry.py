@@ -35,6 +35,29 @@ def test_workers_are_found_by_name_topic_and_binding() -> None:
     assert {w.kind for w in registry} == {"event", "scheduled"}
 
 
+def test_a_batch_handlers_topic_is_bulk_subscribed_unless_it_says_otherwise() -> None:
+    registry = Registry()
+
+    @registry.batch_handler(topic="views", payload=Payload)
+    async def views(items: list[Payload], ctx: BatchContext) -> None:
+        return None
+
+    @registry.batch_handler(topic="clicks", payload=Payload, bulk=False)
+    async def clicks(items: list[Payload], ctx: BatchContext) -> None:
+        return None
+
+    @registry.queue_processor(topic="orders", payload=Payload, bulk=True)
+    async def orders(item: Payload, ctx: JobContext) -> None:
+        return None
+
+    @registry.event_handler(topic="events", payload=Payload)
+    async def events(item: Payload, ctx: JobContext) -> None:
+        return None
+
+    bulk = {job.name: job.bulk for job in registry}
+    assert bulk == {"views": True, "clicks": False, "orders": True, "events": False}
+
+
 def test_a_plain_function_is_refused_at_registration() -> None:
     registry = Registry()
 

@@ -12,14 +12,20 @@ from fastapi import APIRouter, Request
 from loguru import logger
 from pydantic import BaseModel, Field
 
-from app.api.delivery import answer_delivery
+from app.api.delivery import (
+    BULK_DELIVERY_PREFIX,
+    BULK_WAIT_MS,
+    DELIVERY_PREFIX,
+    answer_bulk_delivery,
+    answer_delivery,
+)
 from app.dapr.bindings import FIRED_AT_HEADER, fired_at
 from app.dapr.dead_letters import DEAD_LETTER_TOPIC, DeadLetter
 from app.dapr.outcomes import DeliveryOutcome
 from app.dispatch.dispatcher import Dispatcher
 from app.dispatch.intake import Submission
 from app.services import AppSettings, Engine, Workers
-from app.workers.registry import Registry
+from app.workers.registry import Job, Registry
 
 router = APIRouter(tags=["dapr"])
 
@@ -41,17 +47,14 @@ class Recorded(BaseModel):
 @router.get("/dapr/subscribe")
 async def list_subscriptions(workers: Workers, settings: AppSettings) -> list[dict[str, Any]]:
     """The programmatic subscriptions: one per event handler and queue processor, each naming
-    the dead-letter topic, and one to the dead-letter topic of each pub/sub."""
+    the dead-letter topic (a bulk-subscribed job's with its batch size), and one to the
+    dead-letter topic of each pub/sub."""
     default = settings.dapr.pubsub_name
-    subscribed = [(w.pubsub_or(default), w.topic) for w in workers if w.topic is not None]
-    subscriptions: list[dict[str, Any]] = [
-        {
-            "pubsubname": pubsub,
-            "topic": topic,
-            "route": f"/events/{pubsub}/{topic}",
-            "deadLetterTopic": DEAD_LETTER_TOPIC,
-        }
-        for pubsub, topic in subscribed
+    subscribed = [(w.pubsub_or(default), w) for w in workers if w.topic is not None]
+    subscriptions = [
+        topic_subscription(job, pubsub, max_in_flight=settings.worker.max_in_flight)
+        for pubsub, job in subscribed
+        if pubsub is not None
     ]
     for pubsub in sorted({pubsub for pubsub, _ in subscribed if pubsub is not None}):
         subscriptions.append(
@@ -64,6 +67,25 @@ async def list_subscriptions(workers: Workers, settings: AppSettings) -> list[di
             }
         )
     return subscriptions
+
+
+def topic_subscription(job: Job, pubsub: str, *, max_in_flight: int) -> dict[str, Any]:
+    """A job's subscription to its topic. A bulk one delivers up to the job's batch size (at
+    most the instance's MaxInFlight) per request, and waits `BULK_WAIT_MS` at most for a batch
+    to fill: that is the delay a lone event pays."""
+    subscription: dict[str, Any] = {
+        "pubsubname": pubsub,
+        "topic": job.topic,
+        "route": f"{BULK_DELIVERY_PREFIX if job.bulk else DELIVERY_PREFIX}{pubsub}/{job.topic}",
+        "deadLetterTopic": DEAD_LETTER_TOPIC,
+    }
+    if job.bulk:
+        subscription["bulkSubscribe"] = {
+            "enabled": True,
+            "maxMessagesCount": min(job.batch_size or max_in_flight, max_in_flight),
+            "maxAwaitDurationMs": BULK_WAIT_MS,
+        }
+    return subscription
 
 
 @router.post("/dead-letters/{pubsub}")
@@ -109,6 +131,39 @@ async def deliver_event(
         body=await request.body(),
     )
     return Delivery(status=outcome)
+
+
+class EntryStatus(BaseModel):
+    entryId: str  # daprd's name
+    status: DeliveryOutcome
+
+
+class BulkDelivery(BaseModel):
+    statuses: list[EntryStatus]
+
+
+@router.post("/bulk-events/{pubsub}/{topic}")
+async def deliver_events_in_bulk(
+    pubsub: str,
+    topic: str,
+    *,
+    request: Request,
+    engine: Engine,
+    workers: Workers,
+    settings: AppSettings,
+) -> BulkDelivery:
+    """A bulk delivery of a bulk-subscribed topic; answers a status per entry. (Served by
+    `app.api.delivery.DeliveryLane` ahead of FastAPI, with the same answers.)"""
+    statuses = await answer_bulk_delivery(
+        engine,
+        workers,
+        default_pubsub=settings.dapr.pubsub_name,
+        pubsub=pubsub,
+        topic=topic,
+        body=await request.body(),
+        max_event_bytes=settings.api.max_request_bytes,
+    )
+    return BulkDelivery.model_validate({"statuses": statuses})
 
 
 @router.post("/job/{name}")
