@@ -23,6 +23,9 @@ class Dose(BaseModel):
 async def fragile_handler(dose: Dose, ctx: JobContext) -> None:
     if dose.kill:
         os._exit(13)  # as a segfault or an OOM kill would: no unwinding, no answer
+    # Idempotent per run, as the engine asks of a handler (a run whose attempt died with its
+    # process runs again): `runs` holds each run that applied the event once, `times` counts
+    # every application.
     await ctx.db[APPLIED].update_one(
-        {"_id": dose.key}, {"$inc": {"times": 1}, "$set": {"run_id": ctx.run_id}}, upsert=True
+        {"_id": dose.key}, {"$inc": {"times": 1}, "$addToSet": {"runs": ctx.run_id}}, upsert=True
     )

@@ -3,7 +3,8 @@ process (`os._exit`) on one event, each instance started again when it dies (as 
 would). The event's attempts are counted though each died with its process: the first (run
 before the run was stored) through the delivery journal its process left, the second (stored,
 leased) when its lease ran out; once its two attempts are spent it is dead with the reason, and
-it takes no instance down again. The other events go on: each applied once."""
+it takes no instance down again. The other events go on: each applied by one run (one in flight
+beside the poison event runs again, as the same run, with the attempt that died on record)."""
 
 import asyncio
 import contextlib
@@ -95,12 +96,17 @@ async def test_an_event_that_kills_its_process_ends_dead_and_the_others_go_on(
     keys = [f"{prefix}-{n}" for n in range(12)]
     poison = f"{prefix}-poison"
     async with supervised(pair) as restarts, httpx.AsyncClient(timeout=10) as http:
-        for n, key in enumerate([*keys[:6], poison, *keys[6:]]):
+
+        async def publish(n: int, key: str) -> None:
             response = await http.post(
                 f"{pair.sidecar_url_of(n % 2)}/v1.0/publish/pubsub/{POISON_TOPIC}",
                 json={"key": key, "kill": key == poison},
             )
             assert response.status_code == 204, response.text
+
+        await asyncio.gather(
+            *(publish(n, key) for n, key in enumerate([*keys[:6], poison, *keys[6:]]))
+        )
 
         async def poison_dead() -> dict[str, Any] | None:
             run = await db["job_runs"].find_one({"payload.key": poison})
@@ -117,9 +123,17 @@ async def test_an_event_that_kills_its_process_ends_dead_and_the_others_go_on(
     assert run["error"]["type"] == "PoisonMessage", run["error"]
     assert [a["error"]["type"] for a in run["attempts"]] == ["InstanceDied", "LeaseExpired"]
     assert deaths == 2, "the poison took an instance down once per attempt, then never again"
-    applied = [doc async for doc in db[APPLIED].find({"_id": {"$in": keys}})]
-    assert all(doc["times"] == 1 for doc in applied), applied
-    succeeded = await db["job_runs"].count_documents(
-        {"payload.key": {"$in": keys}, "status": "succeeded"}
-    )
-    assert succeeded == len(keys)
+    applied = {doc["_id"]: doc async for doc in db[APPLIED].find({"_id": {"$in": keys}})}
+    runs = [r async for r in db["job_runs"].find({"payload.key": {"$in": keys}})]
+    assert sorted(r["payload"]["key"] for r in runs) == sorted(keys), "one run per event"
+    assert [r["status"] for r in runs] == ["succeeded"] * len(keys)
+    assert {key: doc["runs"] for key, doc in applied.items()} == {
+        r["payload"]["key"]: [str(r["_id"])] for r in runs
+    }, "each event applied by its own run alone"
+    # An event in flight beside the poison one, its handler done but its run not yet stored,
+    # loses that attempt with the process and runs again (docs/reliability.md): applied once
+    # more only by the same run, whose attempt that died is on record.
+    for run in runs:
+        died = [a for a in run["attempts"] if (a.get("error") or {}).get("type") == "InstanceDied"]
+        times = applied[run["payload"]["key"]]["times"]
+        assert 1 <= times <= 1 + len(died), (times, run["attempts"])
