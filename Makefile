@@ -20,7 +20,7 @@ export PUBSUB
 KAFKA_E2E ?= tests/e2e/test_walking_skeleton.py tests/e2e/test_job_engine.py \
 	tests/e2e/test_scale_out.py tests/e2e/test_faults.py
 
-.PHONY: help deps up down browser run run-scaled test test-kafka lint unit integration e2e bench bench-workflows bench-profile bench-transports bench-dashboard image components
+.PHONY: help deps up down browser run run-scaled test test-kafka lint unit integration e2e bench bench-workflows bench-profile bench-hot-path bench-transports bench-dashboard image components
 
 help:
 	@echo "make run   - start the stack, then the worker with its sidecar (dapr run -f dapr.yaml)"
@@ -92,6 +92,9 @@ bench-dashboard: deps
 
 bench-profile: up
 	$(UV) run --frozen python -m bench.queue_throughput --events 4000 --profile 10
+
+bench-hot-path: up
+	$(UV) run --frozen python -m bench.hot_path
 
 bench-transports: up
 	$(UV) run --frozen python -m bench.transports.run

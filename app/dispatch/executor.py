@@ -11,6 +11,7 @@ attempt is conditional on this instance still owning the run.
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -63,6 +64,7 @@ class RunExecutor:
         self._transactions = transactions
         self._contexts = contexts
         self._tracer = tracer
+        self._tracing = not isinstance(tracer, trace.NoOpTracer)
         self._metrics = metrics
         self._tasks: dict[str, asyncio.Task[bool]] = {}
         self._driving: set[str] = set()
@@ -237,12 +239,7 @@ class RunExecutor:
         started_at = utc_now()
         clock = time.perf_counter()
         context = self._contexts.build(job, run, log=log, control=lease)
-        with self._tracer.start_as_current_span(
-            f"run {job.name}",
-            context=_parent_context(run),
-            kind=SpanKind.CONSUMER,
-            attributes={"job": job.name, "run.id": run.id, "run.attempt": run.attempt},
-        ) as span:
+        with self._run_span(job, run) as span:
             flight.start_clock()
             handler = asyncio.create_task(
                 self._invoke(job, run, context, payload), name=f"handler-{run.id}"
@@ -261,6 +258,16 @@ class RunExecutor:
             if outcome.error is not None and outcome.status is not RunStatus.CANCELLED:
                 span.set_status(Status(StatusCode.ERROR, outcome.error.message))
             await self._record(flight, outcome, started_at, clock, log)
+
+    def _run_span(self, job: Job, run: JobRun) -> AbstractContextManager[trace.Span]:
+        if not self._tracing:  # no exporter: a span nobody reads costs an event ~2% of its CPU
+            return nullcontext(trace.INVALID_SPAN)
+        return self._tracer.start_as_current_span(
+            f"run {job.name}",
+            context=_parent_context(run),
+            kind=SpanKind.CONSUMER,
+            attributes={"job": job.name, "run.id": run.id, "run.attempt": run.attempt},
+        )
 
     async def _invoke(
         self, job: Job, run: JobRun, context: JobContext, payload: BaseModel | None
@@ -452,10 +459,32 @@ async def _wait_for_handler(handler: "asyncio.Task[Any]", flight: Flight) -> boo
         remaining = flight.remaining()
         if remaining is not None and remaining <= 0:
             return True
-        await asyncio.wait(
-            {handler, flight.stopped}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
-        )
+        await _first_of(handler, flight.stopped, within=remaining)
     return False
+
+
+async def _first_of(
+    one: "asyncio.Future[Any]", other: "asyncio.Future[Any]", *, within: float | None
+) -> None:
+    """Until either future is done, or `within` seconds passed: `asyncio.wait(...,
+    FIRST_COMPLETED)` without its sets and its per-member checks, once per run."""
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[None] = loop.create_future()
+
+    def wake(_: object = None) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    one.add_done_callback(wake)
+    other.add_done_callback(wake)
+    timer = loop.call_later(within, wake) if within is not None else None
+    try:
+        await waiter
+    finally:
+        if timer is not None:
+            timer.cancel()
+        one.remove_done_callback(wake)
+        other.remove_done_callback(wake)
 
 
 def _validated(job: Job, run: JobRun, payload: BaseModel | None) -> BaseModel:

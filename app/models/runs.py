@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.clock import utc_now
 from app.core.trace_context import current_trace
@@ -112,13 +112,13 @@ class JobRun(BaseModel):
     traceparent: str | None = None
     """The W3C trace context the run was created in: its later attempts join that trace."""
     payload: Any = None
-    attempts: list[Attempt] = []
+    attempts: list[Attempt] = Field(default_factory=list)
     next_attempt_at: datetime | None = None
     cancel_requested: bool = False
     requeued_as: str | None = None
     checkpoint: Any = None
     sequence_key: str | None = None
-    refusals: list[Refusal] = []
+    refusals: list[Refusal] = Field(default_factory=list)
     parent_run_id: str | None = None
     """A workflow's step: the run of the workflow instance that called it."""
     step: str | None = None

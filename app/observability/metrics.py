@@ -4,6 +4,7 @@ instrument (OTLP, when configured) and a Prometheus one (`GET /metrics`), named 
 statistics (`RunStats`) are fed by the same call."""
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -25,10 +26,12 @@ class _CountedTwice:
         self._labels = labels
         self._otel = meter.create_counter(name, unit=unit, description=description)
         self._prometheus = Counter(name.replace(".", "_"), description, labels, registry=registry)
+        self._series: dict[tuple[str, ...], tuple[dict[str, str], Any]] = {}
 
     def add(self, *values: str) -> None:
-        self._otel.add(1, dict(zip(self._labels, values, strict=True)))
-        self._prometheus.labels(*values).inc()
+        attributes, prometheus = _series_of(self._series, self._labels, self._prometheus, values)
+        self._otel.add(1, attributes)
+        prometheus.inc()
 
 
 class _TimedTwice:
@@ -47,11 +50,30 @@ class _TimedTwice:
             buckets=_SECONDS_BUCKETS,
             registry=registry,
         )
+        self._series: dict[tuple[str, ...], tuple[dict[str, str], Any]] = {}
 
     def record(self, seconds: float, *values: str) -> None:
+        attributes, prometheus = _series_of(self._series, self._labels, self._prometheus, values)
         seconds = max(seconds, 0.0)
-        self._otel.record(seconds, dict(zip(self._labels, values, strict=True)))
-        self._prometheus.labels(*values).observe(seconds)
+        self._otel.record(seconds, attributes)
+        prometheus.observe(seconds)
+
+
+def _series_of(
+    known: dict[tuple[str, ...], tuple[dict[str, str], Any]],
+    labels: Sequence[str],
+    prometheus: Counter | Histogram,
+    values: tuple[str, ...],
+) -> tuple[dict[str, str], Any]:
+    """One time series' OpenTelemetry attributes and Prometheus child, made once: a run records
+    four values per event, and `labels()` takes a lock and builds its key each time."""
+    series = known.get(values)
+    if series is None:
+        series = known[values] = (
+            dict(zip(labels, values, strict=True)),
+            prometheus.labels(*values),
+        )
+    return series
 
 
 class _GaugedTwice:
