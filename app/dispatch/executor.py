@@ -164,18 +164,20 @@ class RunExecutor:
             if holder is not None:
                 await self._hand_over(run, holder, log)
                 return storage.recorded
-            slot = self._limits.get(job.name)
-            if slot is not None and not await _take_slot(slot, flight):
+            semaphore = self._limits.get(job.name)
+            if semaphore is not None and not await _take_slot(semaphore, flight):
                 await self._stopped_before_start(flight, log)
                 return storage.recorded
+            slot = _Slot(semaphore)
             try:
                 if job.gated:
-                    await self._attempt_through_gate(job, run, flight, lease, log, payload=payload)
+                    await self._attempt_through_gate(
+                        job, run, flight, lease, log, slot=slot, payload=payload
+                    )
                 else:
-                    await self._attempt(job, run, flight, lease, log, payload=payload)
+                    await self._attempt(job, run, flight, lease, log, slot=slot, payload=payload)
             finally:
-                if slot is not None:
-                    slot.release()
+                slot.release()
         finally:
             await keeper.cancel()
             self._flights.pop(run.id, None)
@@ -190,6 +192,7 @@ class RunExecutor:
         lease: RunLeaseKeeper,
         log: Any,
         *,
+        slot: "_Slot",
         payload: BaseModel | None,
     ) -> None:
         """The attempt of a run whose job has limits across instances, if its gate lets it
@@ -201,7 +204,7 @@ class RunExecutor:
             return
         lease.renew_place = partial(self._gates.renew, job, run)
         try:
-            await self._attempt(job, run, flight, lease, log, payload=payload)
+            await self._attempt(job, run, flight, lease, log, slot=slot, payload=payload)
         finally:
             await self._gates.leave(job, run)
 
@@ -234,6 +237,7 @@ class RunExecutor:
         lease: RunLeaseKeeper,
         log: Any,
         *,
+        slot: "_Slot",
         payload: BaseModel | None,
     ) -> None:
         started_at = utc_now()
@@ -250,6 +254,8 @@ class RunExecutor:
                 await asyncio.wait({handler}, timeout=_UNWIND_SECONDS)
                 if flight.reason is StopReason.CANCELLED and job.kind == "workflow":
                     await self._terminate_workflow(run, log)
+            # The handler is over: the next run's may start while this one's outcome is written.
+            slot.release()
             if handler.done() and not handler.cancelled() and handler.exception() is not None:
                 span.record_exception(handler.exception())  # type: ignore[arg-type]
             outcome = attempt_outcome(job, run, handler, flight, timed_out=timed_out)
@@ -434,6 +440,21 @@ class RunExecutor:
         outcome = stopped_outcome(flight.run, flight.reason)
         if outcome is not None:
             await self._record(flight, outcome, utc_now(), 0.0, log)
+
+
+class _Slot:
+    """A job's concurrency slot, held by one attempt (or none, for a job without a limit):
+    given back once, as soon as its handler is over."""
+
+    __slots__ = ("_semaphore",)
+
+    def __init__(self, semaphore: asyncio.Semaphore | None) -> None:
+        self._semaphore = semaphore
+
+    def release(self) -> None:
+        if self._semaphore is not None:
+            self._semaphore.release()
+            self._semaphore = None
 
 
 async def _take_slot(slot: asyncio.Semaphore, flight: Flight) -> bool:

@@ -15,6 +15,7 @@ registration says it gets (`payload=OrderPlaced` means `(order: OrderPlaced, ctx
 import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal, TypedDict, TypeVar, Unpack, cast, get_type_hints, overload
 
 from pydantic import BaseModel
@@ -150,7 +151,7 @@ class Job:
         one_at_a_time = 1 if self.overlap != "allow" else None
         return FlowLimits(max_running=self.max_running or one_at_a_time, rate=self.rate_limit)
 
-    @property
+    @cached_property
     def gated(self) -> bool:
         """Its runs ask a FlowGate actor before they start."""
         return self.limits.any
