@@ -12,14 +12,15 @@ from fastapi import FastAPI
 from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.trace.export import SpanExporter
 from pydantic import BaseModel
+from starlette.types import ASGIApp
 
 from app.actors.hosting import configure_actor_runtime, register_actors
 from app.actors.late_client import LateActorClient
 from app.api.access import AccessGate
 from app.api.body_limit import BodyLimit
-from app.api.delivery import DeliveryLane
 from app.api.errors import install_error_handlers
 from app.api.routes import dapr, dead_letters, health, jobs, metrics, runs, schedules
+from app.api.worker_app import WorkerApp
 from app.core.config import SectionInvalid, Settings, read_section
 from app.core.logging import configure_logging
 from app.core.open_access import refuse_open_access
@@ -83,7 +84,7 @@ def create_app(
                 await asyncio.gather(opening, return_exceptions=True)
                 await start.stop()
 
-    app = FastAPI(
+    app = WorkerApp(
         title="aevatar-worker",
         summary="Background processing for the Aevatar platform, driven by the Dapr sidecar.",
         version=VERSION,
@@ -95,20 +96,26 @@ def create_app(
     configure_actor_runtime(settings)
     dapr_actor = DaprActor(app, router_tags=["dapr"])
     _include_routes(app, settings, registry)
-    # Innermost of ours: the gate and the body limit stand in front of the delivery lane too.
-    app.add_middleware(DeliveryLane)
-    app.add_middleware(
-        BodyLimit,
-        max_bytes=settings.api.max_request_bytes,
-        bulk_max_bytes=settings.api.max_request_bytes * settings.worker.max_in_flight,
-    )
-    app.add_middleware(
-        AccessGate,
-        sidecar_token=settings.dapr.app_api_token,
-        operator_token=settings.api.operator_token,
-        viewer_token=settings.api.viewer_token,
-        binding_paths=[f"/{job.binding}" for job in registry if job.binding],
-    )
+    binding_paths = [f"/{job.binding}" for job in registry if job.binding]
+
+    def guarded(inner: ASGIApp) -> ASGIApp:
+        """The access gate, then the body limit, in front of `inner`."""
+        limited = BodyLimit(
+            inner,
+            max_bytes=settings.api.max_request_bytes,
+            bulk_max_bytes=settings.api.max_request_bytes * settings.worker.max_in_flight,
+        )
+        return AccessGate(
+            limited,
+            sidecar_token=settings.dapr.app_api_token,
+            operator_token=settings.api.operator_token,
+            viewer_token=settings.api.viewer_token,
+            binding_paths=binding_paths,
+        )
+
+    app.add_middleware(guarded)
+    # The same gate and limit stand in front of the deliveries, which bypass FastAPI.
+    app.serve_deliveries(guarded)
     instrument(app, telemetry)
     return app
 

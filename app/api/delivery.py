@@ -4,11 +4,12 @@ one per batch of events for a bulk-subscribed topic.
 `answer_delivery` is the whole of it: find the topic's job, read the CloudEvent, hand it to
 the dispatcher, say SUCCESS, RETRY or DROP; `answer_bulk_delivery` does the same for each entry
 of a bulk delivery at once and says it entry by entry (daprd retries, drops or dead-letters each
-on its own). `DeliveryLane` serves `POST /events/...` with it
-as a plain ASGI handler, inside the access gate and the body limit but ahead of FastAPI's
-routing, dependency solving and response models, and of the server span the OpenTelemetry
-middleware would make per request (the run's own span joins daprd's trace all the same). The
-FastAPI route of the same path (app/api/routes/dapr.py) documents it and answers the same way.
+on its own). `DeliveryLane` serves `POST /events/...` and `POST /bulk-events/...` with them
+as a plain ASGI handler, behind the access gate and the body limit but ahead of FastAPI
+(app/api/worker_app.py): its middleware, routing, dependency solving and response models, and
+the server span the OpenTelemetry middleware would make per request (the run's own span joins
+daprd's trace all the same). The FastAPI route of the same path (app/api/routes/dapr.py)
+documents it and answers the same way.
 """
 
 import asyncio
@@ -215,6 +216,11 @@ async def _answer(send: Send, answer: bytes) -> None:
         }
     )
     await send({"type": "http.response.body", "body": answer})
+
+
+def is_delivery(scope: Scope) -> bool:
+    """A request the delivery lane answers."""
+    return _delivery_route(scope) is not None
 
 
 def _delivery_route(scope: Scope) -> tuple[str, str, str] | None:
