@@ -463,8 +463,7 @@ async def _take_slot(slot: asyncio.Semaphore, flight: Flight) -> bool:
         await slot.acquire()
         return True
     acquire = asyncio.ensure_future(slot.acquire())
-    either: set[asyncio.Future[Any]] = {acquire, flight.stopped}
-    await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+    await _first_of(acquire, flight.stopped, within=None)
     if flight.reason is None and acquire.done():
         return True
     if acquire.done() and not acquire.cancelled():
