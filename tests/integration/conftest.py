@@ -12,7 +12,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from pymongo import AsyncMongoClient
 
-from app.core.config import Settings
+from app.core.config import ConnectionStringsSection, Settings
 from app.db.mongo import Database
 from app.main import create_app
 from tests.support import (
@@ -89,4 +89,22 @@ async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     async with serve(settings) as client:
+        yield client
+
+
+@pytest.fixture
+async def client_via_proxy(
+    proxy: TcpProxy, database_name: str, settings: Settings
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app, its database reached through `proxy` (which a test can cut or freeze)."""
+    query = urlsplit(MONGODB_URI).query
+    # directConnection: the server announces itself as a replica set member at its own address,
+    # and the driver would go there, around the proxy.
+    uri = (
+        f"mongodb://127.0.0.1:{proxy.port}/{database_name}?{query}"
+        "&serverSelectionTimeoutMS=500&directConnection=true"
+    )
+    async with serve(
+        settings.model_copy(update={"connection_strings": ConnectionStringsSection(Default=uri)})
+    ) as client:
         yield client
