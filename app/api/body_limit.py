@@ -11,13 +11,13 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.delivery import BULK_DELIVERY_PREFIX, DELIVERY_PREFIX
 from app.core.errors import AevatarError
 
 # Deliveries, answered DROP; every other route (actor calls and bindings included) answers 413.
-DELIVERY_PREFIXES = ("/events/", "/dead-letters/")
 # A bulk delivery holds up to MaxInFlight events, each under the limit (the delivery lane drops
 # one over it); over `bulk_max_bytes` in all it is answered without statuses, which daprd retries.
-BULK_DELIVERY_PREFIX = "/bulk-events/"
+DELIVERY_PREFIXES = (DELIVERY_PREFIX, "/dead-letters/")
 
 
 class BodyTooLarge(AevatarError):

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 from opentelemetry import context, propagate
 from pydantic import ValidationError
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from app.dapr.cloudevents import CloudEvent
 from app.dapr.outcomes import DeliveryOutcome
@@ -158,14 +158,11 @@ def is_json(content_type: str) -> bool:
 
 
 class DeliveryLane:
-    def __init__(self, app: ASGIApp) -> None:
-        self._app = app
+    """The ASGI app of deliveries alone (app/api/worker_app.py sends it nothing else)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = _delivery_route(scope)
-        if route is None:
-            await self._app(scope, receive, send)
-            return
+        assert route is not None, "only deliveries are sent to the delivery lane"
         prefix, pubsub, topic = route
         headers = _headers(scope)
         body = await _body(receive)

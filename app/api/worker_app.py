@@ -20,13 +20,10 @@ class WorkerApp(FastAPI):
 
     def serve_deliveries(self, guarded: Callable[[ASGIApp], ASGIApp]) -> None:
         """Deliveries go to the delivery lane behind `guarded` (the gate and the limit)."""
-        self._deliveries = guarded(DeliveryLane(self._fastapi))
+        self._deliveries = guarded(DeliveryLane())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._deliveries is not None and is_delivery(scope):
             await self._deliveries(scope, receive, send)
             return
-        await super().__call__(scope, receive, send)
-
-    async def _fastapi(self, scope: Scope, receive: Receive, send: Send) -> None:
         await super().__call__(scope, receive, send)
