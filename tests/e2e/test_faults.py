@@ -230,11 +230,13 @@ async def test_events_held_by_a_dead_apps_sidecar_are_not_lost(
     image = faults.kill_app(1)
     # Down while the two others apply 300 more; its daprd goes on holding messages meanwhile.
     applied = await applied_count(db, prefix)
-    await eventually(
-        lambda: _at_least(db, prefix, applied + 300),
-        within=PROGRESS_SECONDS,
-        what="300 more applied",
-    )
+
+    async def progressed() -> bool:
+        if publishing.done():
+            publishing.result()  # a publisher that failed says why, instead of a timeout here
+        return await _at_least(db, prefix, applied + 300)
+
+    await eventually(progressed, within=PROGRESS_SECONDS, what="300 more applied")
     await publishing
     faults.restart_app(image, 1)
 
