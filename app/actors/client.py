@@ -76,19 +76,21 @@ class ActorClient:
         await self._call(TICK_COORDINATOR, key, "Forget", {"ticks": entries}, wait_seconds=5)
 
     async def acquire_lease(
-        self, *, run_id: str, instance: str, ttl_seconds: float
+        self, *, run_id: str, instance: str, ttl_seconds: float, wait_seconds: float
     ) -> tuple[bool, str, str]:
         result = await self._call(
             RUN_LEASE,
             run_id,
             "Acquire",
             {"instance": instance, "ttl_seconds": ttl_seconds},
-            wait_seconds=5,
+            wait_seconds=wait_seconds,
         )
         return bool(result["granted"]), str(result["holder"]), str(result["expires_at"])
 
-    async def release_lease(self, *, run_id: str, instance: str) -> None:
-        await self._call(RUN_LEASE, run_id, "Release", {"instance": instance}, wait_seconds=5)
+    async def release_lease(self, *, run_id: str, instance: str, wait_seconds: float) -> None:
+        await self._call(
+            RUN_LEASE, run_id, "Release", {"instance": instance}, wait_seconds=wait_seconds
+        )
 
     async def run_in_sequence(self, *, job: str, key: str, run_id: str, wait_seconds: float) -> str:
         result = await self._call(

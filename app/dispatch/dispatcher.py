@@ -100,9 +100,15 @@ class Dispatcher:
         self._poller.stop()
         self._missed.stop()
         self._paused.stop()
+        if self._catching_up is not None:
+            # Its round asks the tick coordinators, which may not answer (daprd stopping beside
+            # the app): cut short, as a crash would cut it; what it had not stored stays kept.
+            self._catching_up.cancel()
         for task in (self._polling, self._catching_up, self._reading_pauses):
             if task is not None:
-                await task
+                await asyncio.wait({task})
+                if not task.cancelled():
+                    task.result()  # a loop that failed says so here
         await self._executor.drain()
         if self._journal is not None:
             self._journal.close()

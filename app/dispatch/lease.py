@@ -39,6 +39,7 @@ class RunLeaseKeeper:
                 run_id=self.run.id,
                 instance=self.parts.instance,
                 ttl_seconds=self.parts.settings.lease_seconds,
+                wait_seconds=self._actor_wait,
             )
         except ActorUnavailable as exc:
             logger.bind(run_id=self.run.id, error=str(exc)).warning(
@@ -51,7 +52,9 @@ class RunLeaseKeeper:
         if not self._with_actor:
             return
         try:
-            await self.parts.actors.release_lease(run_id=self.run.id, instance=self.parts.instance)
+            await self.parts.actors.release_lease(
+                run_id=self.run.id, instance=self.parts.instance, wait_seconds=self._actor_wait
+            )
         except ActorUnavailable as exc:  # it expires on its own
             logger.bind(run_id=self.run.id, error=str(exc)).info("lease actor not released")
 
@@ -67,6 +70,13 @@ class RunLeaseKeeper:
     @property
     def first_renewal_after(self) -> float:
         return self.parts.settings.lease_seconds / 3
+
+    @property
+    def _actor_wait(self) -> float:
+        """How long a call to the lease actor may take: a renewal asks the actor first, then
+        MongoDB, so an actor that does not answer (placement moving actors after an instance
+        died) must not hold the MongoDB lease past its end."""
+        return min(5.0, self.parts.settings.lease_seconds / 3)
 
     async def keep(self) -> None:
         """Renews the lease every third of its length, from a third of it after the claim (the

@@ -302,6 +302,7 @@ async def test_a_killed_instance_data_processor_is_finished_by_another_from_its_
         run = await run_reaching(api, run_id, {"succeeded", "dead"}, within=90)
 
     assert run["status"] == "succeeded", run["error"]
+    assert len(run["attempts"]) == 2, run["attempts"]
     lost, finished = run["attempts"]
     assert lost["instance"] == before["instance"]
     assert lost["error"]["type"] == "LeaseExpired"
