@@ -10,6 +10,7 @@ import asyncio
 import collections
 import itertools
 import json
+import re
 import signal
 import time
 import uuid
@@ -22,6 +23,7 @@ import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
+from app.dapr.dead_letters import DEAD_LETTER_TOPIC
 from app.db.mongo import Database
 from app.workers.builtin.message_queue import TOPIC as WORK_QUEUE
 from stack.scale import pubsub_of_environment
@@ -110,18 +112,39 @@ async def missing_runs(db: Database, ids: list[str]) -> dict[str, list[dict[str,
     return found
 
 
-def pending_in_redis() -> str:
+def pending_in_redis(topic: str = WORK_QUEUE) -> str:
     """What the Redis stream still holds unacknowledged, per consumer (each a daprd): a
     missing event still pending is late, one not pending was acknowledged and lost."""
     answers = [
         redis_cli(*command)
         for command in (
-            ("XINFO", "GROUPS", WORK_QUEUE),
-            ("XINFO", "CONSUMERS", WORK_QUEUE, "worker-faults"),
-            ("XPENDING", WORK_QUEUE, "worker-faults"),
+            ("XLEN", topic),
+            ("XINFO", "GROUPS", topic),
+            ("XINFO", "CONSUMERS", topic, "worker-faults"),
+            ("XPENDING", topic, "worker-faults"),
         )
     ]
     return " | ".join(answer.replace("\n", " ") for answer in answers)
+
+
+def where_in_redis(ids: list[str]) -> dict[str, list[str]]:
+    """The streams (and entries) that hold these events, each entry said pending or not."""
+    found: dict[str, list[str]] = {item: [] for item in ids}
+    for stream in (WORK_QUEUE, BULK_WORK_QUEUE, DEAD_LETTER_TOPIC):
+        lines = redis_cli("XPENDING", stream, "worker-faults", "-", "+", "10000").splitlines()
+        # entry id, consumer, ms since its last delivery, deliveries
+        pending = {lines[k]: lines[k + 2 : k + 4] for k in range(0, len(lines) - 3, 4)}
+        entries = redis_cli("XRANGE", stream, "-", "+").splitlines()
+        entry = ""
+        for line in entries:
+            if re.fullmatch(r"\d+-\d+", line.strip()):
+                entry = line.strip()
+            for item in ids:
+                if item in line:
+                    held = pending.get(entry)
+                    state = f"pending: idle {held[0]} ms, {held[1]} deliveries" if held else "acked"
+                    found[item].append(f"{stream} {entry} ({state})")
+    return found
 
 
 async def settled(db: Database, scenario: str, ids: list[str], within: float) -> Reconciliation:
@@ -140,7 +163,9 @@ async def settled(db: Database, scenario: str, ids: list[str], within: float) ->
             print(f"\n[reliability] in the topic: {found}")  # noqa: T201
             print(f"\n[reliability] the group:\n{kafka.committed('worker-faults')}")  # noqa: T201
         else:
-            print(f"\n[reliability] the stream's consumers: {pending_in_redis()}")  # noqa: T201
+            held = " || ".join(pending_in_redis(topic) for topic in (WORK_QUEUE, BULK_WORK_QUEUE))
+            print(f"\n[reliability] the streams' consumers: {held}")  # noqa: T201
+            print(f"\n[reliability] in the streams: {where_in_redis(list(runs))}")  # noqa: T201
     print(f"\n[reliability] {outcome.line()}")  # noqa: T201
     record(outcome)
     return outcome
@@ -184,10 +209,16 @@ async def db(
         yield db
 
 
-async def bulk_publish(cluster: RunningWorker, ids: list[str], topic: str) -> None:
-    """CloudEvents with our own ids, through the sidecars' bulk publish API."""
+async def bulk_publish(
+    cluster: RunningWorker, ids: list[str], topic: str, *, per_second: float
+) -> None:
+    """CloudEvents with our own ids, through the sidecars' bulk publish API, 100 per request,
+    `per_second` on average."""
+    loop = asyncio.get_running_loop()
+    began = loop.time()
     async with httpx.AsyncClient(timeout=30) as http:
         for start in range(0, len(ids), 100):
+            await asyncio.sleep(max(0.0, began + start / per_second - loop.time()))
             entries = [
                 {
                     "entryId": item_id,
@@ -217,10 +248,13 @@ async def test_events_held_by_a_dead_apps_sidecar_are_not_lost(
 ) -> None:
     """The loss measured on this stack before: 1,000 events, one app SIGKILLed midway while
     its daprd lives on (685 were lost, acknowledged by a daprd that could not deliver them;
-    with bulk subscribe, 41, acknowledged after the dead app's subscription closed)."""
+    with bulk subscribe, 41, acknowledged after the dead app's subscription closed).
+
+    Published over five seconds: all at once, the three apps had applied 893 of them by the
+    time the kill was done (2026-12-07), and 300 more could not come while app 1 was down."""
     prefix = uuid.uuid4().hex[:8]
     ids = [f"{prefix}-{n:05d}" for n in range(1_000)]
-    publishing = asyncio.create_task(bulk_publish(cluster, ids, topic))
+    publishing = asyncio.create_task(bulk_publish(cluster, ids, topic, per_second=200))
     await eventually(
         lambda: _at_least(db, prefix, 150),
         within=PROGRESS_SECONDS,
@@ -230,13 +264,23 @@ async def test_events_held_by_a_dead_apps_sidecar_are_not_lost(
     image = faults.kill_app(1)
     # Down while the two others apply 300 more; its daprd goes on holding messages meanwhile.
     applied = await applied_count(db, prefix)
+    print(f"\n[reliability] {applied} applied when app 1 was killed")  # noqa: T201
+    started = time.monotonic()
 
     async def progressed() -> bool:
         if publishing.done():
             publishing.result()  # a publisher that failed says why, instead of a timeout here
         return await _at_least(db, prefix, applied + 300)
 
-    await eventually(progressed, within=PROGRESS_SECONDS, what="300 more applied")
+    try:
+        await eventually(progressed, within=PROGRESS_SECONDS, what="300 more applied")
+    except AssertionError as timeout:
+        now = await applied_count(db, prefix)
+        held = pending_in_redis(topic) if pubsub_of_environment() != "kafka" else "(kafka)"
+        raise AssertionError(
+            f"{timeout}: {applied} applied at the kill, {now} after "
+            f"{time.monotonic() - started:.0f} s; the stream: {held}"
+        ) from None
     await publishing
     faults.restart_app(image, 1)
 
