@@ -468,6 +468,19 @@ async def one_at_a_time(ctx: JobContext) -> None:
     """Limited across instances: its runs pass the FlowGate actor first."""
 
 
+SLOW_GATED_JOB = "slow_gated_job"
+
+
+class Pause(BaseModel):
+    seconds: float = Field(ge=0, le=60)
+
+
+@registry.manual(payload=Pause, name=SLOW_GATED_JOB, max_running=1, max_attempts=1)
+async def slow_gated_job(pause: Pause, ctx: JobContext) -> None:
+    """Limited across instances, and long: it holds its place at the FlowGate while it runs."""
+    await asyncio.sleep(pause.seconds)
+
+
 @registry.manual(name="exclusive_job", overlap="skip", max_attempts=1)
 async def exclusive_job(ctx: JobContext) -> None:
     """A job a Jobs API schedule fires, never two runs at once: a firing meanwhile is skipped."""

@@ -3,7 +3,7 @@ processors, with the RunLease actor, the primary guard against two instances on 
 not stored yet (a delivered event's first attempt) is stored at the first renewal instead."""
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,7 @@ class RunLeaseKeeper:
     run: JobRun
     parts: EngineParts
     flight: Flight
-    renew_place: Callable[[], Awaitable[None]] | None = None
+    renew_place: Callable[[], Coroutine[Any, Any, None]] | None = None
     """Renews the run's place at its flow gate with its lease (app/dispatch/gates.py)."""
 
     @property
@@ -82,21 +82,27 @@ class RunLeaseKeeper:
         """Renews the lease every third of its length, from a third of it after the claim (the
         wait for a slot included) until cancelled. Stops the flight when the lease is lost, or
         when an operator asked to cancel a run that is not a data processor (those stop at a
-        chunk boundary)."""
-        while True:
-            try:
-                cancel = await self._renew(None, None, save_checkpoint=False)
-            except Exception as exc:  # the database is away: keep trying while the lease lasts
-                logger.bind(run_id=self.run.id, error=repr(exc)).warning("lease renewal failed")
-            else:
-                if cancel is None:
-                    self.flight.stop(StopReason.LEASE_LOST)
-                    return
-                if cancel and self.run.kind != "data":
-                    self.flight.stop(StopReason.CANCELLED)
-            if self.renew_place is not None:
-                await self.renew_place()
-            await asyncio.sleep(self.first_renewal_after)
+        chunk boundary). The run's place at its flow gate is renewed beside, one renewal at a
+        time: a gate that is slow to answer must not hold back the lease's next renewal."""
+        placing: asyncio.Task[None] | None = None
+        try:
+            while True:
+                try:
+                    cancel = await self._renew(None, None, save_checkpoint=False)
+                except Exception as exc:  # the database is away: keep trying while it lasts
+                    logger.bind(run_id=self.run.id, error=repr(exc)).warning("lease renewal failed")
+                else:
+                    if cancel is None:
+                        self.flight.stop(StopReason.LEASE_LOST)
+                        return
+                    if cancel and self.run.kind != "data":
+                        self.flight.stop(StopReason.CANCELLED)
+                if self.renew_place is not None and (placing is None or placing.done()):
+                    placing = asyncio.create_task(self.renew_place(), name=f"place-{self.run.id}")
+                await asyncio.sleep(self.first_renewal_after)
+        finally:
+            if placing is not None:
+                placing.cancel()
 
     async def _renew(
         self, progress: Progress | None, checkpoint: Any, *, save_checkpoint: bool
