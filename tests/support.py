@@ -6,6 +6,7 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -88,12 +89,15 @@ async def run_reaching(
 
 
 def item_event(item_id: str, *, source: str) -> dict[str, Any]:
-    """An item as a CloudEvent whose id is the item's: its effects are counted per id."""
+    """An item as a CloudEvent whose id is the item's: its effects are counted per id. Its
+    `time` is set here, as a CloudEvents SDK sets it, so that a publisher that sends it again
+    sends the same event (without it, daprd would set each publish's own)."""
     return {
         "specversion": "1.0",
         "id": item_id,
         "source": source,
         "type": "item",
+        "time": datetime.now(UTC).isoformat(),
         "datacontenttype": "application/json",
         "data": {"item_id": item_id},
     }

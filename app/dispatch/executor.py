@@ -33,6 +33,7 @@ from app.dispatch.gates import Passage, RunGates
 from app.dispatch.late_task import LateTask
 from app.dispatch.lease import RunLeaseKeeper
 from app.dispatch.lifecycle import Outcome, attempt_outcome, stopped_outcome
+from app.dispatch.sent_again import note_if_sent_again
 from app.dispatch.transactions import RunTransactions
 from app.dispatch.workflow_driver import WorkflowDriver
 from app.models.runs import Attempt, JobRun, RunError, RunStatus
@@ -410,6 +411,8 @@ class RunExecutor:
         )
         storage.stored = inserted
         storage.recorded = True
+        if not inserted and storage.dedupe_key is not None:
+            await note_if_sent_again(self._parts, run, storage.dedupe_key)
         return inserted
 
     def _attempt_record(

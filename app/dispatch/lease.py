@@ -13,6 +13,7 @@ from app.actors.client import ActorUnavailable
 from app.core.clock import utc_now
 from app.dispatch.engine import EngineParts
 from app.dispatch.flight import Flight, StopReason
+from app.dispatch.sent_again import note_if_sent_again
 from app.models.runs import JobRun, Progress
 from app.workers.errors import LeaseLost
 
@@ -138,4 +139,6 @@ class RunLeaseKeeper:
         )
         storage.recorded = True
         storage.stored = inserted
+        if not inserted and storage.dedupe_key is not None:
+            await note_if_sent_again(self.parts, self.run, storage.dedupe_key)
         return False if inserted else None

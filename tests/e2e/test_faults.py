@@ -112,6 +112,18 @@ async def missing_runs(db: Database, ids: list[str]) -> dict[str, list[dict[str,
     return found
 
 
+async def applied_twice(db: Database, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """For events applied more than once: the runs that applied them, and their stored runs
+    with what was said on them (a copy published again at another second is two runs)."""
+    found: dict[str, dict[str, Any]] = {}
+    query = {"_id": {"$in": ids}, "times_processed": {"$gt": 1}}
+    async for item in db["work_items"].find(query, {"runs": 1}).limit(20):
+        fields = {"status": 1, "instance": 1, "refusals": 1, "created_at": 1}
+        stored = await db["job_runs"].find({"trigger.event_id": item["_id"]}, fields).to_list()
+        found[item["_id"]] = {"applied_by": item.get("runs"), "stored": stored}
+    return found
+
+
 def pending_in_redis(topic: str = WORK_QUEUE) -> str:
     """What the Redis stream still holds unacknowledged, per consumer (each a daprd): a
     missing event still pending is late, one not pending was acknowledged and lost."""
@@ -166,6 +178,8 @@ async def settled(db: Database, scenario: str, ids: list[str], within: float) ->
             held = " || ".join(pending_in_redis(topic) for topic in (WORK_QUEUE, BULK_WORK_QUEUE))
             print(f"\n[reliability] the streams' consumers: {held}")  # noqa: T201
             print(f"\n[reliability] in the streams: {where_in_redis(list(runs))}")  # noqa: T201
+    if outcome.applied_twice:
+        print(f"\n[reliability] applied twice: {await applied_twice(db, ids)}")  # noqa: T201
     print(f"\n[reliability] {outcome.line()}")  # noqa: T201
     record(outcome)
     return outcome

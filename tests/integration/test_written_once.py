@@ -13,17 +13,25 @@ import httpx
 import pytest
 from pymongo.errors import AutoReconnect
 
+from app.core.config import Settings
 from app.db.mongo import Database
 from app.repositories.runs import RunRepository
 from app.workers.builtin.message_queue import TOPIC as WORK_ITEMS
+from tests.integration.conftest import serve
 from tests.integration.test_events import cloud_event
 from tests.support import eventually
 from tests.workers import FLAKY_TOPIC
 
 
-def sent_event(data: Any) -> dict[str, Any]:
+def sent_event(data: Any, time: str = "2026-12-02T06:00:01.123456789Z") -> dict[str, Any]:
     """As daprd publishes it: with the publish `time`, in Go's nanoseconds."""
-    return {**cloud_event(data), "time": "2026-12-02T06:00:01.123456789Z"}
+    return {**cloud_event(data), "time": time}
+
+
+def instance(settings: Settings, name: str) -> Settings:
+    return settings.model_copy(
+        update={"app": settings.app.model_copy(update={"instance_id": name})}
+    )
 
 
 async def deliver(client: httpx.AsyncClient, topic: str, event: dict[str, Any]) -> str:
@@ -128,3 +136,57 @@ async def test_an_outcome_that_cannot_be_written_is_a_retry_and_its_redelivery_a
     assert item is not None
     assert item["times_processed"] == 1, "the redelivery is the same run: applied once"
     assert await db["job_runs"].count_documents({"trigger.event_id": event["id"]}) == 1
+
+
+async def test_an_event_sent_again_with_its_time_is_applied_once_by_two_instances_at_once(
+    settings: Settings, db: Database
+) -> None:
+    """A publisher that re-sends an event (its answer was lost) sends the same event: the same
+    id and `time`. Two instances that get the two copies at once run the same run id."""
+    item_id = f"w-{uuid.uuid4()}"
+    event = sent_event({"item_id": item_id})
+
+    async with serve(instance(settings, "a")) as a, serve(instance(settings, "b")) as b:
+        answers = await asyncio.gather(
+            deliver(a, WORK_ITEMS, event), deliver(b, WORK_ITEMS, {**event})
+        )
+
+    assert list(answers) == ["SUCCESS", "SUCCESS"]
+    item = await db["work_items"].find_one({"_id": item_id})
+    assert item is not None
+    assert item["times_processed"] == 1
+    assert await db["job_runs"].count_documents({"trigger.event_id": event["id"]}) == 1
+
+
+async def test_an_event_sent_again_under_its_id_with_another_time_is_said_in_its_run(
+    settings: Settings, db: Database
+) -> None:
+    """The run id comes from the publish second: copies of one id published at different
+    seconds (a re-send without `time`, which daprd then sets anew) are two runs. Running at
+    once on two instances, both apply the event; only one is stored. That must not pass
+    unseen: the stored run names the other, and says why (seen in CI 2026-12-07 on Kafka,
+    an item applied twice)."""
+    key = f"resent-{uuid.uuid4()}"
+    first = sent_event({"key": key, "sleep_ms": 300}, time="2026-12-02T06:00:01Z")
+    again = {**first, "time": "2026-12-02T06:00:04Z"}
+
+    async with serve(instance(settings, "a")) as a, serve(instance(settings, "b")) as b:
+        answers = await asyncio.gather(
+            deliver(a, FLAKY_TOPIC, first), deliver(b, FLAKY_TOPIC, again)
+        )
+
+    assert list(answers) == ["SUCCESS", "SUCCESS"]
+    attempts = await db["test_attempts"].find_one({"_id": key})
+    assert attempts is not None
+    assert attempts["attempts"] == 2, "both copies ran: the lookups came before either write"
+    runs = await db["job_runs"].find({"trigger.event_id": first["id"]}).to_list()
+    assert len(runs) == 1
+    ids = {
+        RunRepository.occurrence_id(
+            job="flaky_event_handler", dedupe_key=f"event:{first['id']}", at=moment
+        )
+        for moment in (datetime(2026, 12, 2, 6, 0, s, tzinfo=UTC) for s in (1, 4))
+    }
+    other = (ids - {str(runs[0]["_id"])}).pop()
+    reasons = [refusal["reason"] for refusal in runs[0].get("refusals", [])]
+    assert any(other in reason and "`time`" in reason for reason in reasons), reasons
