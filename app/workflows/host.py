@@ -58,6 +58,9 @@ _SDK_LOGGERS = ("WorkflowRuntime", "DaprWorkflowClient", "durabletask-worker", "
 # An instance whose steps have all ended this long ago and which has not moved since is stalled
 # (a live one takes a step's result in within milliseconds; a false alarm costs a reconnect).
 _STALL_SECONDS = 20
+OPERATOR_VERB_SECONDS = 10.0
+"""How long an operator's verb on an instance (raise an event, suspend, purge...) waits for the
+sidecar's workflow API: a sidecar placing the workflow actors again holds such calls."""
 # A step's run is read again after this long, doubling up to the ceiling, until it has ended.
 _STEP_POLL_FIRST, _STEP_POLL_CEILING = 0.05, 1.0
 
@@ -197,7 +200,8 @@ class WorkflowHost:
             self._reconnected_at = time.monotonic()
 
     async def terminate(self, run_id: str) -> None:
-        await self._client.terminate_workflow(run_id)
+        async with _refusals(run_id, "terminate"):
+            await self._client.terminate_workflow(run_id)
 
     async def raise_event(self, run_id: str, name: str, data: Any) -> None:
         async with _refusals(run_id, f"raise event {name!r} on"):
@@ -329,9 +333,17 @@ def instance_stalled(
 
 @contextlib.asynccontextmanager
 async def _refusals(run_id: str, verb: str) -> AsyncIterator[None]:
-    """The sidecar's gRPC errors, as refusals an operator reads."""
+    """The sidecar's gRPC errors, as refusals an operator reads; a verb the sidecar does not
+    answer within `OPERATOR_VERB_SECONDS` is one too (the operator's request must not hang)."""
     try:
-        yield
+        async with asyncio.timeout(OPERATOR_VERB_SECONDS):
+            yield
+    except TimeoutError as exc:
+        raise WorkflowApiAway(
+            f"the sidecar's workflow API did not answer within {OPERATOR_VERB_SECONDS:.0f} s to "
+            f"{verb} instance {run_id} (after a restart it may still be placing the workflow "
+            "actors): try again"
+        ) from exc
     except AioRpcError as exc:
         why = f"the sidecar's workflow API could not {verb} instance {run_id}: {exc.details()}"
         if _sidecar_away(exc):

@@ -175,9 +175,15 @@ async def test_an_approval_survives_a_restart_of_every_process_and_completes_whe
     async with worker.api() as api:
         await until_started(api)
         assert (await api.get(f"/api/runs/{run_id}")).json()["status"] in {"running", "pending"}
-        raised = await api.post(
-            f"/api/runs/{run_id}/events/approval", json={"by": "ops", "index": 7}
-        )
+
+        async def raised_once() -> httpx.Response | None:
+            """A 503 while the restarted sidecar places the workflow actors: again."""
+            response = await api.post(
+                f"/api/runs/{run_id}/events/approval", json={"by": "ops", "index": 7}
+            )
+            return None if response.status_code == 503 else response
+
+        raised = await eventually(raised_once, within=120, interval=1, what="the approval")
         assert raised.status_code == 202, raised.text
         run = await run_reaching(api, run_id, {"succeeded", "dead"}, within=60)
         again = await api.post(f"/api/runs/{run_id}/events/approval", json={"by": "late"})
