@@ -118,6 +118,21 @@ async def scale_tick(ctx: JobContext) -> dict[str, Any]:
     return {"instance": ctx.instance}
 
 
+BUFFERED_TICK_BINDING = "buffered-tick-cron"
+
+
+@registry.scheduled(
+    cron="@every 1h",
+    binding=BUFFERED_TICK_BINDING,
+    name="buffered_tick",
+    overlap="buffer_one",
+    max_attempts=1,
+)
+async def buffered_tick(ctx: JobContext) -> None:
+    """A tick job that keeps one run waiting behind the running one; fired by the tests alone
+    (no component), with firing times of their choosing."""
+
+
 ORDERED_TOPIC = "ordered-events"
 
 

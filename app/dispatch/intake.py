@@ -26,7 +26,7 @@ from app.dispatch.engine import EngineParts
 from app.dispatch.errors import PayloadInvalid, UnknownJob
 from app.dispatch.executor import RunExecutor
 from app.dispatch.flight import Storage
-from app.dispatch.overlap import overlap_skip_reason
+from app.dispatch.overlap import TickPlan, already_waiting_behind, plan_tick
 from app.dispatch.paused_jobs import PausedJobs
 from app.dispatch.sequencing import KeySequences
 from app.dispatch.storable import payload_to_store, unsafe_part
@@ -238,19 +238,24 @@ class RunIntake:
                     "tick claimed by another instance"
                 )
                 return Submission(run=None, created=False, claimed_by=holder)
-        if job.overlap != "allow":
-            reason = overlap_skip_reason(job, await self.parts.runs.unfinished_of(job.name))
-            if reason is not None:
-                return await self._skip_tick(
-                    job, RunTrigger(type="cron", tick=tick), f"cron:{tick.isoformat()}", reason
-                )
+        trigger = RunTrigger(type="cron", tick=tick)
+        dedupe_key = f"cron:{tick.isoformat()}"
+        plan = await self._plan_tick(job)
+        if plan.skip_reason is not None:
+            return await self._skip_tick(job, trigger, dedupe_key, plan.skip_reason)
         return await self.submit(
             job,
-            RunTrigger(type="cron", tick=tick),
+            trigger,
             None,
-            dedupe_key=f"cron:{tick.isoformat()}",
+            dedupe_key=dedupe_key,
             refusal_reason=f"a second run for this tick, though {coordination}",
+            behind=plan.behind,
         )
+
+    async def _plan_tick(self, job: Job) -> TickPlan:
+        if job.overlap == "allow":
+            return TickPlan()
+        return plan_tick(job, await self.parts.runs.unfinished_of(job.name))
 
     async def _skip_tick(
         self, job: Job, trigger: RunTrigger, dedupe_key: str, reason: str
@@ -286,11 +291,10 @@ class RunIntake:
             type="schedule", schedule=schedule, tick=occurrence, missed_ticks=missed
         )
         dedupe_key = f"schedule:{schedule}:{occurrence.isoformat()}"
-        if missed is None and job.overlap != "allow":
-            reason = overlap_skip_reason(job, await self.parts.runs.unfinished_of(job.name))
-            if reason is not None:
-                return await self._skip_tick(job, trigger, dedupe_key, reason)
-        return await self.submit(job, trigger, payload, dedupe_key=dedupe_key)
+        plan = await self._plan_tick(job) if missed is None else TickPlan()
+        if plan.skip_reason is not None:
+            return await self._skip_tick(job, trigger, dedupe_key, plan.skip_reason)
+        return await self.submit(job, trigger, payload, dedupe_key=dedupe_key, behind=plan.behind)
 
     async def trigger(self, job: Job, payload: Any) -> Submission:
         return await self.submit(job, RunTrigger(type="manual"), payload)
@@ -309,11 +313,13 @@ class RunIntake:
         step: str | None = None,
         run_id: str | None = None,
         held: "Held | None" = None,
+        behind: str | None = None,
     ) -> Submission:
         """Validates the payload (unless `valid` has it validated) and stores a new run (of
         `run_id` when given, else of a new id): claimed by this instance when it has room (and
         started, unless `start` is False), queued for the poller otherwise; `held`: queued, in
-        its place, with the reason it waits."""
+        its place, with the reason it waits; `behind`: the run it is the one run to wait
+        behind (a tick of a `buffer_one` job), skipped if another took that place."""
         valid = valid or _validated(job, payload)
         sequence_key = (
             str(valid.stored.get(job.ordered_by)) if job.ordered_by and valid.stored else None
@@ -338,7 +344,17 @@ class RunIntake:
             held_reason=held.reason if held else None,
         )
         lease = self.parts.settings.lease_until(now) if claim else None
-        if not await self.parts.runs.insert(run, dedupe_key=dedupe_key, lease_until=lease):
+        if not await self.parts.runs.insert(
+            run, dedupe_key=dedupe_key, lease_until=lease, behind=behind
+        ):
+            if (
+                behind is not None
+                and dedupe_key is not None
+                and not await self.parts.runs.has_occurrence(job=job.name, dedupe_key=dedupe_key)
+            ):  # not the occurrence's key: the place behind `behind` is another run's
+                return await self._skip_tick(
+                    job, trigger, dedupe_key, already_waiting_behind(behind)
+                )
             existing = await self._refused(job, dedupe_key or "", refusal_reason)
             return Submission(existing, created=False)
         if claim and start:

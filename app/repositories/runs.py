@@ -29,6 +29,11 @@ INDEXES = [
     IndexModel(
         [("dedupe_key", ASCENDING)], name="one_run_per_occurrence", unique=True, sparse=True
     ),
+    # One run at most waits behind a running run of a `buffer_one` job, however many ticks
+    # read the job's runs at once (app/dispatch/overlap.py).
+    IndexModel(
+        [("waits_behind", ASCENDING)], name="one_run_waiting_behind", unique=True, sparse=True
+    ),
     IndexModel([("status", ASCENDING), ("next_attempt_at", ASCENDING)], name="due_runs"),
     IndexModel([("job", ASCENDING), ("_id", DESCENDING)], name="job_newest_first"),
     IndexModel([("status", ASCENDING), ("_id", DESCENDING)], name="status_newest_first"),
@@ -79,13 +84,21 @@ class RunRepository:
     # -- creating --------------------------------------------------------------------------
 
     async def insert(
-        self, run: JobRun, *, dedupe_key: str | None = None, lease_until: datetime | None = None
+        self,
+        run: JobRun,
+        *,
+        dedupe_key: str | None = None,
+        lease_until: datetime | None = None,
+        behind: str | None = None,
     ) -> bool:
         """Stores a new run; False when a run with the same `dedupe_key` (or id) exists
-        already. Concurrent inserts go to the server together."""
+        already, or, with `behind`, another run waits behind that run. Concurrent inserts go to
+        the server together."""
         document = _to_document(run)
         if dedupe_key is not None:
             document["dedupe_key"] = f"{run.job}|{dedupe_key}"
+        if behind is not None:
+            document["waits_behind"] = f"{run.job}|{behind}"
         if lease_until is not None:
             document["lease_until"] = lease_until
         return await self._inserts.insert(document)

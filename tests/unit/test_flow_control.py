@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import BaseModel
 
-from app.dispatch.overlap import overlap_skip_reason
+from app.dispatch.overlap import plan_tick
 from app.models.runs import JobRun, RunStatus, RunTrigger
 from app.workers import JobContext, Overlap
 from app.workers.flow_control import FlowLimits, InvalidRateLimit, RateLimit
@@ -122,8 +122,10 @@ def test_a_tick_under_each_overlap_policy(
     assert job is not None
     runs = [_run(job, n, status) for n, status in enumerate(unfinished)]
 
-    reason = overlap_skip_reason(job, runs)
+    plan = plan_tick(job, runs)
 
-    assert (reason is not None) == skipped
-    if reason is not None:
-        assert f"overlap='{policy}'" in reason
+    assert (plan.skip_reason is not None) == skipped
+    if plan.skip_reason is not None:
+        assert f"overlap='{policy}'" in plan.skip_reason
+    waits_behind = policy == "buffer_one" and not skipped and bool(runs)
+    assert plan.behind == (runs[0].id if waits_behind else None)
