@@ -26,8 +26,8 @@ async def note_if_sent_again(parts: EngineParts, run: JobRun, dedupe_key: str) -
     reason = (
         f"the event was published again under its id at another second (its `time`) and ran "
         f"as run {run.id} on {parts.instance} beside this run, before either was stored: a "
-        "handler idempotent per run id applied it for both. A publisher that sends an event "
-        "again must send it with its `time`"
+        "handler idempotent per run id may have applied it for both. A publisher that sends "
+        "an event again must send it with its `time`"
     )
     await parts.runs.note_refusal(
         job=run.job,
