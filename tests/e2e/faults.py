@@ -13,15 +13,17 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+from pymongo.errors import ConnectionFailure
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_fixed
 
 from tests.e2e.deployment import ROOT, RunningWorker, _pids_listening
-from tests.support import eventually_sync, item_event
+from tests.support import eventually, eventually_sync, item_event
 
 STATE_DIR = Path(os.environ.get("STATE_DIR", ROOT / ".state"))
 
@@ -145,14 +147,18 @@ def work_item_event(item_id: str) -> dict[str, Any]:
     return item_event(item_id, source="fault-suite")
 
 
+class _NoSidecarTook(Exception):
+    """Every sidecar refused a publish, or did not answer it."""
+
+
 @dataclass
 class SteadyPublisher:
     """Publishes CloudEvents with ids of our own at a fixed rate, round robin over the
     instances' sidecars. A sidecar that fails or is slow to answer (its app restarting, its
     Redis connections used up) is left out for a few seconds, so that one sick sidecar does not
     slow the traffic. An event counts as published once a sidecar accepted it; a publish whose
-    answer was lost is sent again under the same id, so that the count of effects per id stays
-    exact."""
+    answer was lost is sent again, the same event (its id and `time`), so that the count of
+    effects per id stays exact."""
 
     worker: RunningWorker
     topic: str
@@ -187,22 +193,62 @@ class SteadyPublisher:
         return sorted(order, key=lambda i: self._resting_until.get(i, 0.0) > now)
 
     async def _publish(self, http: httpx.AsyncClient, item_id: str, n: int) -> None:
+        """Through any sidecar; when every sidecar failed (the broker itself is restarting),
+        again after a quarter second, 20 rounds at most."""
         event = self.event_of(item_id)
-        for attempt in range(20):
-            for instance in self._sidecars_from(n + attempt):
-                sidecar = self.worker.sidecar_url_of(instance)
-                try:
-                    response = await http.post(
-                        f"{sidecar}/v1.0/publish/pubsub/{self.topic}",
-                        json=event,
-                        headers={"content-type": "application/cloudevents+json"},
-                    )
-                except httpx.TransportError:
-                    response = None
-                if response is not None and response.status_code == 204:
-                    self.published.append(item_id)
-                    return
-                self.failed_attempts += 1
-                self._resting_until[instance] = time.monotonic() + 5
-            await asyncio.sleep(0.25)  # every sidecar failed: Redis itself is restarting
-        raise AssertionError(f"no sidecar took event {item_id}")
+        rounds = AsyncRetrying(
+            stop=stop_after_attempt(20),
+            wait=wait_fixed(0.25),
+            retry=retry_if_exception_type(_NoSidecarTook),
+            reraise=True,
+        )
+        try:
+            async for attempt in rounds:
+                with attempt:
+                    first = n + attempt.retry_state.attempt_number - 1
+                    await self._publish_once(http, event, first)
+        except _NoSidecarTook:
+            raise AssertionError(f"no sidecar took event {item_id}") from None
+        self.published.append(item_id)
+
+    async def _publish_once(self, http: httpx.AsyncClient, event: dict[str, Any], n: int) -> None:
+        for instance in self._sidecars_from(n):
+            sidecar = self.worker.sidecar_url_of(instance)
+            try:
+                response = await http.post(
+                    f"{sidecar}/v1.0/publish/pubsub/{self.topic}",
+                    json=event,
+                    headers={"content-type": "application/cloudevents+json"},
+                )
+            except httpx.TransportError:
+                response = None
+            if response is not None and response.status_code == 204:
+                return
+            self.failed_attempts += 1
+            self._resting_until[instance] = time.monotonic() + 5
+        raise _NoSidecarTook
+
+
+AppliedCount = Callable[["SteadyPublisher", list[str]], Awaitable[int]]
+"""How many of these ids, published by this publisher, are applied."""
+
+
+async def until_applied_again(
+    publishers: Sequence[SteadyPublisher], applied: AppliedCount, *, what: str, within: float
+) -> None:
+    """Until three events each publisher sends from now on are applied: the traffic flows again
+    after a fault (a few may be held a while by a dead instance's broker client, so not the
+    first three)."""
+    marks = [len(publisher.published) for publisher in publishers]
+
+    async def flowing() -> bool:
+        for publisher, mark in zip(publishers, marks, strict=True):
+            since = publisher.published[mark:]
+            try:
+                if len(since) < 3 or await applied(publisher, since) < 3:
+                    return False
+            except ConnectionFailure:  # the database restarting: asked again
+                return False
+        return True
+
+    await eventually(flowing, within=within, interval=0.5, what=what)

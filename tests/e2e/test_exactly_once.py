@@ -14,6 +14,7 @@ import os
 import signal
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -30,7 +31,12 @@ from tests.e2e.deployment import (
     prepare_worker,
     started,
 )
-from tests.e2e.faults import SteadyPublisher, restart_stack_service, signal_stack_service
+from tests.e2e.faults import (
+    SteadyPublisher,
+    restart_stack_service,
+    signal_stack_service,
+    until_applied_again,
+)
 from tests.support import eventually, unique_database
 from tests.tallies import (
     PLAIN_JOB,
@@ -89,11 +95,13 @@ async def short_transactions(mongo: AsyncMongoClient[dict[str, Any]]) -> AsyncIt
 
 
 def tally_event(key: str, **data: Any) -> dict[str, Any]:
+    """With its `time`: sent again, it is the same event (docs/reliability.md)."""
     return {
         "specversion": "1.0",
         "id": key,
         "source": "exactly-once",
         "type": "tally",
+        "time": datetime.now(UTC).isoformat(),
         "datacontenttype": "application/json",
         "data": {"key": key, **data},
     }
@@ -196,16 +204,25 @@ async def test_steady_events_through_a_database_freeze_and_restart_are_each_appl
         for job, topic in ((TRANSACTIONAL_JOB, TRANSACTIONAL_TOPIC), (PLAIN_JOB, PLAIN_TOPIC))
     }
     publishing = [asyncio.create_task(p.run()) for p in publishers.values()]
-    # The faults' durations (every outcome below is polled for with a deadline).
-    await asyncio.sleep(3)
+
+    job_of = {id(publisher): job for job, publisher in publishers.items()}
+
+    async def applied(publisher: SteadyPublisher, keys: list[str]) -> int:
+        ids = [tally_id(job_of[id(publisher)], key) for key in keys]
+        return await db[TALLIES].count_documents({"_id": {"$in": ids}})
+
+    async def applying_again(what: str) -> None:
+        await until_applied_again(list(publishers.values()), applied, what=what, within=240)
+
+    await applying_again("the traffic to be applied")
     signal_stack_service("secantusdb", signal.SIGSTOP)
     try:
-        await asyncio.sleep(15)
+        await asyncio.sleep(15)  # the freeze's length, while the traffic goes on
     finally:
         signal_stack_service("secantusdb", signal.SIGCONT)
-    await asyncio.sleep(3)
+    await applying_again("the traffic to be applied after the freeze")
     await asyncio.to_thread(restart_stack_service, "secantusdb")
-    await asyncio.sleep(5)
+    await applying_again("the traffic to be applied after the restart")
     for publisher in publishers.values():
         publisher.stop()
     await asyncio.gather(*publishing)

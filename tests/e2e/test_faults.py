@@ -14,7 +14,7 @@ import re
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,6 +42,7 @@ from tests.e2e.faults import (
     SteadyPublisher,
     restart_stack_service,
     signal_stack_service,
+    until_applied_again,
     work_item_event,
 )
 from tests.support import eventually, unique_database
@@ -349,6 +350,49 @@ async def test_a_one_second_cron_runs_once_per_tick_while_an_instance_is_killed(
     assert gaps == {timedelta(seconds=1)}, f"ticks missing: {sorted(gaps)}\n{stored}"
 
 
+async def every_fault_in_turn(
+    faults: FaultInjector,
+    step: Callable[[str], None],
+    applied_again: Callable[[str], Awaitable[None]],
+) -> None:
+    # Each fault lasts a given time while the traffic goes on (the sleeps below are the
+    # faults' lengths); the next comes once the traffic is applied again.
+    await applied_again("the traffic to be applied")
+    for _ in range(3):
+        step("app 0 SIGKILLed and restarted")
+        image = faults.kill_app(0)
+        await asyncio.sleep(2)
+        await asyncio.to_thread(faults.restart_app, image, 0)
+    await applied_again("the traffic to be applied after app 0's restarts")
+    step("app 1 SIGKILLed, left down for a minute, its daprd alive")
+    image = faults.kill_app(1)
+    await asyncio.sleep(60)
+    await asyncio.to_thread(faults.restart_app, image, 1)
+    await applied_again("the traffic to be applied after app 1's restart")
+    step("daprd 2 SIGKILLed and restarted")
+    image = faults.kill_sidecar(2)
+    await asyncio.sleep(3)
+    await asyncio.to_thread(faults.restart_sidecar, image, 2)
+    await applied_again("the traffic to be applied after daprd 2's restart")
+    step("MongoDB frozen for 20 s")
+    signal_stack_service("secantusdb", signal.SIGSTOP)
+    try:
+        await asyncio.sleep(20)
+    finally:
+        signal_stack_service("secantusdb", signal.SIGCONT)
+    await applied_again("the traffic to be applied after the freeze")
+    step("MongoDB stopped and restarted")
+    await asyncio.to_thread(restart_stack_service, "secantusdb")
+    await applied_again("the traffic to be applied after MongoDB's restart")
+    step("Redis restarted")
+    await asyncio.to_thread(restart_stack_service, "redis")
+    await applied_again("the traffic to be applied after Redis' restart")
+    if pubsub_of_environment() == "kafka":
+        step("Kafka broker restarted")
+        await asyncio.to_thread(restart_stack_service, "kafka")
+        await applied_again("the traffic to be applied after the broker's restart")
+
+
 async def test_steady_events_survive_every_fault_of_the_stack(
     cluster: RunningWorker, faults: FaultInjector, db: Database
 ) -> None:
@@ -360,39 +404,15 @@ async def test_steady_events_survive_every_fault_of_the_stack(
     def step(name: str) -> None:
         steps.append(f"{time.strftime('%H:%M:%S')} {name}")
 
-    # A fault lasts a given time while the traffic goes on (these waits are the faults'
-    # durations; every outcome below is polled for with a deadline).
-    await asyncio.sleep(3)
-    for _ in range(3):
-        step("app 0 SIGKILLed and restarted")
-        image = faults.kill_app(0)
-        await asyncio.sleep(2)
-        await asyncio.to_thread(faults.restart_app, image, 0)
-    step("app 1 SIGKILLed, left down for a minute, its daprd alive")
-    image = faults.kill_app(1)
-    await asyncio.sleep(60)
-    await asyncio.to_thread(faults.restart_app, image, 1)
-    step("daprd 2 SIGKILLed and restarted")
-    image = faults.kill_sidecar(2)
-    await asyncio.sleep(3)
-    await asyncio.to_thread(faults.restart_sidecar, image, 2)
-    step("MongoDB frozen for 20 s")
-    signal_stack_service("secantusdb", signal.SIGSTOP)
-    try:
-        await asyncio.sleep(20)
-    finally:
-        signal_stack_service("secantusdb", signal.SIGCONT)
-    await asyncio.sleep(3)
-    step("MongoDB stopped and restarted")
-    await asyncio.to_thread(restart_stack_service, "secantusdb")
-    await asyncio.sleep(3)
-    step("Redis restarted")
-    await asyncio.to_thread(restart_stack_service, "redis")
-    await asyncio.sleep(5)
-    if pubsub_of_environment() == "kafka":
-        step("Kafka broker restarted")
-        await asyncio.to_thread(restart_stack_service, "kafka")
-        await asyncio.sleep(5)
+    async def applied(sent: SteadyPublisher, ids: list[str]) -> int:
+        return await db["work_items"].count_documents({"_id": {"$in": ids}})
+
+    async def applied_again(what: str) -> None:
+        await until_applied_again(
+            (publisher, in_bulk), applied, what=what, within=RECLAIM_SECONDS + 180
+        )
+
+    await every_fault_in_turn(faults, step, applied_again)
     publisher.stop()
     in_bulk.stop()
     await publishing
