@@ -2,7 +2,8 @@
 # Builds the Dapr runtime (daprd, placement, scheduler) and the Dapr CLI from their Go modules,
 # once per machine, into the folder the CLI looks in: ${DAPR_RUNTIME_PATH:-$HOME}/.dapr/bin.
 # Binaries that are there and not ours (a laptop where `dapr init` ran) are used as they are;
-# ours (marked by a stamp file) are rebuilt only when stack/versions.env changes.
+# ours (marked by a stamp file) are rebuilt only when stack/versions.env or the patches change.
+# daprd is built with the patches of stack/patches/dapr-<version> (each says what it fixes).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -14,6 +15,9 @@ bin="$dapr_home/bin"
 runtime_stamp="$bin/.aevatar-worker-runtime"
 real_daprd="$dapr_home/runtime/daprd"  # behind the launcher $bin/daprd (see install_launcher)
 cli_stamp="$bin/.aevatar-worker-cli"
+patches="$here/patches/dapr-$DAPR_RUNTIME_VERSION"
+# The runtime's stamp: its version and a digest of the patches it was built with.
+runtime_id="$DAPR_RUNTIME_VERSION+$(cat "$patches"/*.patch 2>/dev/null | sha256sum | cut -c1-12)"
 mkdir -p "$bin"
 
 log() { echo "[build-dapr] $*" >&2; }
@@ -25,7 +29,7 @@ need_runtime() {
     [[ ! -x "$bin/daprd" || ! -x "$bin/placement" || ! -x "$bin/scheduler" ]] ||
         { [[ -f "$runtime_stamp" ]] && grep -qs "aevatar-worker launcher" "$bin/daprd" &&
             [[ ! -x "$real_daprd" ]]; } ||
-        stale "$runtime_stamp" "$DAPR_RUNTIME_VERSION"
+        stale "$runtime_stamp" "$runtime_id"
 }
 need_cli() {
     { [[ ! -x "$bin/dapr" ]] && ! command -v dapr >/dev/null; } || stale "$cli_stamp" "$DAPR_CLI_VERSION"
@@ -46,13 +50,19 @@ build_runtime() {
     # github.com/dapr/dapr has replace directives, so `go install` refuses it: build inside it.
     local src ldflags="-s -w -X github.com/dapr/dapr/pkg/buildinfo.version=$DAPR_RUNTIME_VERSION"
     src=$(fetch "github.com/dapr/dapr@v$DAPR_RUNTIME_VERSION" "dapr-$DAPR_RUNTIME_VERSION")
+    local patch
+    for patch in "$patches"/*.patch; do
+        [[ -f "$patch" ]] || continue
+        log "patching daprd: $(basename "$patch")"
+        patch --quiet --forward -p1 -d "$src" <"$patch"
+    done
     log "building daprd $DAPR_RUNTIME_VERSION with all components (minutes, the first time)"
     (cd "$src" && go build -tags allcomponents -ldflags "$ldflags" -o "$real_daprd" ./cmd/daprd)
     rm -f "$bin/daprd"  # the launcher is written anew
     log "building placement and scheduler $DAPR_RUNTIME_VERSION"
     (cd "$src" && go build -ldflags "$ldflags" -o "$bin/placement" ./cmd/placement)
     (cd "$src" && go build -ldflags "$ldflags" -o "$bin/scheduler" ./cmd/scheduler)
-    echo "$DAPR_RUNTIME_VERSION" >"$runtime_stamp"
+    echo "$runtime_id" >"$runtime_stamp"
 }
 
 build_cli() {
