@@ -17,6 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -45,6 +46,7 @@ from tests.e2e.faults import (
     until_applied_again,
     work_item_event,
 )
+from tests.e2e.traces import mentions, monitoring_redis
 from tests.support import eventually, unique_database
 from tests.workers import BULK_WORK_QUEUE
 
@@ -160,7 +162,9 @@ def where_in_redis(ids: list[str]) -> dict[str, list[str]]:
     return found
 
 
-async def settled(db: Database, scenario: str, ids: list[str], within: float) -> Reconciliation:
+async def settled(
+    db: Database, scenario: str, ids: list[str], within: float, records: "Records"
+) -> Reconciliation:
     async def nothing_missing() -> Reconciliation | None:
         outcome = await reconcile(db, scenario, ids)
         return outcome if outcome.missing == 0 else None
@@ -178,7 +182,11 @@ async def settled(db: Database, scenario: str, ids: list[str], within: float) ->
         else:
             held = " || ".join(pending_in_redis(topic) for topic in (WORK_QUEUE, BULK_WORK_QUEUE))
             print(f"\n[reliability] the streams' consumers: {held}")  # noqa: T201
-            print(f"\n[reliability] in the streams: {where_in_redis(list(runs))}")  # noqa: T201
+            entries = where_in_redis(list(runs))
+            print(f"\n[reliability] in the streams: {entries}")  # noqa: T201
+            stream_entries = [place.split()[1] for places in entries.values() for place in places]
+            said = records.mentions([*runs, *stream_entries])
+            print(f"\n[reliability] what the records say of them:\n{said}")  # noqa: T201
     if outcome.applied_twice:
         print(f"\n[reliability] applied twice: {await applied_twice(db, ids)}")  # noqa: T201
     print(f"\n[reliability] {outcome.line()}")  # noqa: T201
@@ -207,6 +215,32 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWorker]
     ) as running:
         yield running
     empty_streams()  # what the fault suite published is nobody else's
+
+
+@dataclass
+class Records:
+    """Where to look for what happened to an event: the apps' and daprds' logs, and every
+    command Redis took (tests/e2e/traces.py)."""
+
+    cluster: RunningWorker
+    restarted_log: Path
+    redis_commands: Path | None
+
+    def mentions(self, needles: list[str]) -> str:
+        files = [self.cluster.log_file, self.restarted_log, *self.cluster.sidecar_logs()]
+        if self.redis_commands is not None:
+            files.append(self.redis_commands)
+        return mentions(needles, files)
+
+
+@pytest.fixture(scope="module")
+def records(cluster: RunningWorker, faults: FaultInjector) -> Iterator[Records]:
+    if pubsub_of_environment() == "kafka":
+        yield Records(cluster, faults.log_file, None)
+        return
+    commands = cluster.log_file.with_suffix(".redis-commands.log")
+    with monitoring_redis(commands):
+        yield Records(cluster, faults.log_file, commands)
 
 
 @pytest.fixture(scope="module")
@@ -259,7 +293,7 @@ DELIVERIES = {WORK_QUEUE: "", BULK_WORK_QUEUE: ", bulk delivery"}
 
 @pytest.mark.parametrize("topic", list(DELIVERIES))
 async def test_events_held_by_a_dead_apps_sidecar_are_not_lost(
-    cluster: RunningWorker, faults: FaultInjector, db: Database, topic: str
+    cluster: RunningWorker, faults: FaultInjector, db: Database, topic: str, records: Records
 ) -> None:
     """The loss measured on this stack before: 1,000 events, one app SIGKILLed midway while
     its daprd lives on (685 were lost, acknowledged by a daprd that could not deliver them;
@@ -300,7 +334,7 @@ async def test_events_held_by_a_dead_apps_sidecar_are_not_lost(
     faults.restart_app(image, 1)
 
     scenario = f"app killed, its daprd alive{DELIVERIES[topic]}"
-    outcome = await settled(db, scenario, ids, within=RECLAIM_SECONDS + 120)
+    outcome = await settled(db, scenario, ids, within=RECLAIM_SECONDS + 120, records=records)
     assert (outcome.applied_twice, outcome.missing) == (0, 0), outcome.line()
     assert outcome.applied_once + outcome.dead == len(ids)
 
@@ -394,7 +428,7 @@ async def every_fault_in_turn(
 
 
 async def test_steady_events_survive_every_fault_of_the_stack(
-    cluster: RunningWorker, faults: FaultInjector, db: Database
+    cluster: RunningWorker, faults: FaultInjector, db: Database, records: Records
 ) -> None:
     publisher = SteadyPublisher(cluster, WORK_QUEUE, rate_per_second=20)
     in_bulk = SteadyPublisher(cluster, BULK_WORK_QUEUE, rate_per_second=10)
@@ -422,7 +456,9 @@ async def test_steady_events_survive_every_fault_of_the_stack(
 
     for sent, topic in ((publisher, WORK_QUEUE), (in_bulk, BULK_WORK_QUEUE)):
         scenario = f"steady events through every fault{DELIVERIES[topic]}"
-        outcome = await settled(db, scenario, sent.published, within=RECLAIM_SECONDS + 180)
+        outcome = await settled(
+            db, scenario, sent.published, within=RECLAIM_SECONDS + 180, records=records
+        )
         assert len(sent.published) > 500
         assert (outcome.applied_twice, outcome.missing) == (0, 0), outcome.line()
         assert outcome.applied_once + outcome.dead == outcome.published
