@@ -54,7 +54,11 @@ build_runtime() {
     for patch in "$patches"/*.patch; do
         [[ -f "$patch" ]] || continue
         log "patching daprd: $(basename "$patch")"
-        patch --quiet --forward -p1 -d "$src" <"$patch"
+        if command -v patch >/dev/null; then
+            patch --quiet --forward -p1 -d "$src" <"$patch"
+        else
+            (cd "$src" && git apply "$patch")
+        fi
     done
     log "building daprd $DAPR_RUNTIME_VERSION with all components (minutes, the first time)"
     (cd "$src" && go build -tags allcomponents -ldflags "$ldflags" -o "$real_daprd" ./cmd/daprd)

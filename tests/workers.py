@@ -8,9 +8,10 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, Field
-from pymongo import ReplaceOne, ReturnDocument
+from pymongo import ReplaceOne
 from pymongo.errors import DuplicateKeyError
 
+from app.db.upserts import upserted
 from app.workers import (
     BatchContext,
     Flow,
@@ -34,10 +35,7 @@ class FailurePlan(BaseModel):
 
 
 async def _attempt_number(ctx: JobContext, key: str) -> int:
-    document = await ctx.db["test_attempts"].find_one_and_update(
-        {"_id": key}, {"$inc": {"attempts": 1}}, upsert=True, return_document=ReturnDocument.AFTER
-    )
-    assert document is not None
+    document = await upserted(ctx.db["test_attempts"], {"_id": key}, {"$inc": {"attempts": 1}})
     return int(document["attempts"])
 
 
@@ -162,13 +160,7 @@ async def keyed_ledger(entry: LedgerEntry, ctx: JobContext) -> dict[str, Any]:
 
 
 async def _append_to_ledger(entry: LedgerEntry, ctx: JobContext, accounts: Any) -> dict[str, Any]:
-    document = await accounts.find_one_and_update(
-        {"_id": entry.account},
-        {"$inc": {"in_flight": 1}},
-        upsert=True,
-        return_document=ReturnDocument.AFTER,
-    )
-    assert document is not None
+    document = await upserted(accounts, {"_id": entry.account}, {"$inc": {"in_flight": 1}})
     await accounts.update_one(
         {"_id": entry.account}, {"$max": {"most_in_flight": document["in_flight"]}}
     )

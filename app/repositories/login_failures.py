@@ -8,9 +8,10 @@ logins are refused without looking at the token. TTL removes spent windows."""
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pymongo import IndexModel, ReturnDocument
+from pymongo import IndexModel
 
 from app.db.mongo import Database
+from app.db.upserts import upserted
 
 COLLECTION = "dashboard_login_failures"
 
@@ -44,13 +45,12 @@ class LoginFailures:
     async def count(self, keys: list[str], now: datetime) -> None:
         """One more failure for each key; a key whose window has ended starts a new one."""
         for key in keys:
-            document = await self._failures.find_one_and_update(
+            document = await upserted(
+                self._failures,
                 {"_id": key},
                 {"$inc": {"failures": 1}, "$setOnInsert": {"expires_at": now + self._window}},
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
             )
-            if document is not None and document["expires_at"] <= now:
+            if document["expires_at"] <= now:
                 # Spent but not yet removed by the TTL monitor (it runs once a minute).
                 await self._failures.update_one(
                     {"_id": key, "expires_at": document["expires_at"]},

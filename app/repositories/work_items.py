@@ -3,10 +3,10 @@
 from datetime import datetime
 from typing import Any
 
-from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from app.db.mongo import Database
+from app.db.upserts import upserted
 
 COLLECTION = "work_items"
 
@@ -36,13 +36,11 @@ class WorkItemRepository:
             "$push": {"runs": run_id},
         }
         try:
-            document = await self._items.find_one_and_update(
-                {"_id": item_id, "runs": {"$ne": run_id}},
-                update,
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
+            document = await upserted(
+                self._items, {"_id": item_id, "runs": {"$ne": run_id}}, update
             )
         except DuplicateKeyError:  # this run applied it already: the upsert found no match
-            document = await self._items.find_one({"_id": item_id})
-        assert document is not None
+            found = await self._items.find_one({"_id": item_id})
+            assert found is not None
+            document = found
         return int(document["times_processed"])
