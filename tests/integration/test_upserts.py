@@ -5,7 +5,7 @@ null (22 of 600 at the first try), though its update was applied."""
 import asyncio
 import uuid
 
-from app.db.mongo import Database
+from app.db.mongo import Database, Document
 from app.db.upserts import upserted
 
 KEYS = 300
@@ -13,7 +13,7 @@ KEYS = 300
 
 async def test_racing_upserts_of_a_new_key_each_answer_the_document(db: Database) -> None:
     counters = db["test_upsert_race"]
-    answers = []
+    answers: list[Document] = []
     for _ in range(KEYS):
         key = str(uuid.uuid4())
         answers += await asyncio.gather(
